@@ -1,0 +1,65 @@
+"""Plain text from an HTML email body (for rules and search; never shown as HTML)."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+_BLOCK = {
+    "address", "article", "blockquote", "br", "dd", "div", "dl", "dt", "footer", "h1", "h2",
+    "h3", "h4", "h5", "h6", "header", "hr", "li", "ol", "p", "pre", "section", "table", "td",
+    "th", "tr", "ul",
+}  # fmt: skip
+_SKIP = {"script", "style", "head", "title", "template", "noscript"}
+
+
+class _TextExtractor(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skip_depth = 0
+        self.quote_depth = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in _SKIP:
+            self.skip_depth += 1
+        elif tag == "blockquote":
+            self.quote_depth += 1
+            self.parts.append("\n")
+        elif tag in _BLOCK:
+            self.parts.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in _SKIP:
+            self.skip_depth = max(0, self.skip_depth - 1)
+        elif tag == "blockquote":
+            self.quote_depth = max(0, self.quote_depth - 1)
+            self.parts.append("\n")
+        elif tag in _BLOCK:
+            self.parts.append("\n")
+
+    def handle_data(self, data: str) -> None:
+        if self.skip_depth:
+            return
+        if self.quote_depth:
+            # Mark quoted HTML the way plain-text mail does, so reply splitting sees it.
+            lines = data.split("\n")
+            data = "\n".join(f"> {line}" if line.strip() else line for line in lines)
+        self.parts.append(data)
+
+
+_SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
+_BLANKS = re.compile(r"\n\s*\n\s*\n+")
+
+
+def html_to_text(html: str) -> str:
+    """Readable text from HTML: scripts and styles dropped, blocks on their own lines."""
+    parser = _TextExtractor()
+    try:
+        parser.feed(html)
+        parser.close()
+    except Exception:
+        pass
+    text = "".join(parser.parts)
+    lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
+    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()

@@ -1,0 +1,425 @@
+"""The intake pipeline's stages: each does one job on the :class:`Context`.
+
+parse -> dedupe -> thread -> classify -> route -> deadline -> store -> reply
+
+A stage may stop the pipeline (duplicate, quarantine) or discard the message (automated
+mail that threads onto no case: it is logged, but opens no case and gets no letter). Every
+stage records what it did in ``ctx.trail``; the trail is stored with the message.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.models import Attachment, Case, CaseEvent, Message, OutboxLetter, ReferenceCounter
+from bot.parse import UnparseableMessage, parse_message
+from bot.pipeline.context import Context, Outcome
+from classifiers.types import Classification, ClassifierInput
+
+LONDON = ZoneInfo("Europe/London")
+REFERENCE_RE = re.compile(r"\b([A-Z]{3})-(\d{4})-(\d{4,})\b")
+
+#: Below this confidence a person confirms the kind before any automatic letter.
+CONFIDENCE_FLOOR = 0.6
+
+
+class Classifier(Protocol):
+    def __call__(self, inp: ClassifierInput) -> Classification: ...
+
+
+class ServiceInfo(Protocol):
+    """What intake needs to know of a service (``bot.services.Service`` provides it)."""
+
+    @property
+    def key(self) -> str: ...
+
+    @property
+    def reference_prefix(self) -> str: ...
+
+
+DeadlineFn = Callable[[Any, datetime, Classification, int], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class StageEnv:
+    """What stages share besides the context: configuration and collaborators."""
+
+    services: Mapping[str, ServiceInfo]
+    classifier: Classifier
+    deadline_fn: DeadlineFn
+    attachment_max_bytes: int = 10 * 1024 * 1024
+    message_max_bytes: int = 50 * 1024 * 1024
+
+
+Stage = Callable[[Context, StageEnv], None]
+
+
+# ---------------------------------------------------------------------------------- parse
+
+
+def parse(ctx: Context, env: StageEnv) -> None:
+    if len(ctx.raw) > env.message_max_bytes:
+        reason = f"message of {len(ctx.raw)} bytes is over intake.message_max_bytes"
+        ctx.stop(Outcome.QUARANTINE, reason)
+        ctx.failed_stage = "parse"
+        ctx.record("parse", "quarantine", reason)
+        return
+    try:
+        ctx.parsed = parse_message(
+            ctx.raw, ctx.arrival, attachment_max_bytes=env.attachment_max_bytes
+        )
+    except UnparseableMessage as exc:
+        ctx.stop(Outcome.QUARANTINE, str(exc))
+        ctx.failed_stage = "parse"
+        ctx.record("parse", "quarantine", str(exc))
+        return
+    p = ctx.parsed
+    note = f"message-id {'synthesised' if p.message_id_synthesised else 'from header'}"
+    if p.date_source != "header":
+        note += "; date from arrival"
+    ctx.record("parse", "ok", note)
+
+
+# --------------------------------------------------------------------------------- dedupe
+
+
+def dedupe(ctx: Context, env: StageEnv) -> None:
+    """Exactly once: the same UID, or the same Message-ID with the same content, is a dup.
+
+    Content is compared by fingerprint (sender, Date, Subject, text, parts), so a message
+    delivered twice with different trace headers is still recognised.
+    """
+    p = ctx.parsed
+    assert p is not None
+    s, src = ctx.session, ctx.source
+    if src.uid is not None:
+        hit = s.scalar(
+            select(Message.id).where(
+                Message.mailbox == src.mailbox,
+                Message.uidvalidity == src.uidvalidity,
+                Message.uid == src.uid,
+            )
+        )
+        if hit is not None:
+            ctx.duplicate_of = hit
+            ctx.stop(Outcome.DUPLICATE, f"UID {src.uid} already logged as message {hit}")
+            ctx.record("dedupe", "duplicate", "same mailbox UID")
+            return
+    same_id = s.execute(
+        select(Message.id, Message.fingerprint).where(
+            Message.service == src.service, Message.message_id == p.message_id
+        )
+    ).all()
+    for row_id, digest in same_id:
+        if digest == p.fingerprint:
+            ctx.duplicate_of = row_id
+            ctx.stop(Outcome.DUPLICATE, f"Message-ID {p.message_id} already logged")
+            ctx.record("dedupe", "duplicate", "same Message-ID and content")
+            return
+    if same_id:
+        # The Message-ID is reused by a different message: key it by content as well.
+        ctx.dedupe_key = f"{p.message_id}#{p.content_hash}"
+        ctx.record("dedupe", "new", "Message-ID reused by different content")
+    else:
+        ctx.dedupe_key = p.message_id
+        ctx.record("dedupe", "new")
+
+
+# --------------------------------------------------------------------------------- thread
+
+
+def thread(ctx: Context, env: StageEnv) -> None:
+    """Attach a reply to its case: thread headers, then a case reference in the subject."""
+    p = ctx.parsed
+    assert p is not None
+    s = ctx.session
+    for mid in p.thread_ids:
+        case_id = s.scalar(
+            select(Message.case_id)
+            .where(Message.message_id == mid, Message.case_id.is_not(None))
+            .limit(1)
+        )
+        if case_id is None:
+            case_id = s.scalar(
+                select(OutboxLetter.case_id)
+                .where(OutboxLetter.message_id == mid, OutboxLetter.case_id.is_not(None))
+                .limit(1)
+            )
+        if case_id is not None:
+            ctx.case = s.get(Case, case_id)
+            ctx.thread_via = f"header {mid}"
+            ctx.record("thread", "attached", f"via thread header to case {ctx.case.reference}")  # type: ignore[union-attr]
+            return
+    for match in REFERENCE_RE.finditer(p.subject):
+        case = s.scalar(select(Case).where(Case.reference == match.group(0)))
+        if case is not None:
+            ctx.case = case
+            ctx.thread_via = f"subject reference {case.reference}"
+            ctx.record("thread", "attached", f"via subject reference {case.reference}")
+            return
+    ctx.record("thread", "new")
+
+
+# ------------------------------------------------------------------------------- classify
+
+
+def classify(ctx: Context, env: StageEnv) -> None:
+    p = ctx.parsed
+    assert p is not None
+    inp = ClassifierInput(
+        service=ctx.source.service,
+        received=p.date,
+        from_name=p.from_name,
+        from_addr=p.from_addr,
+        subject=p.subject,
+        body=p.text,
+        html=p.html_only,
+        headers=p.headers,
+        automated_reason=p.automated_reason,
+    )
+    ctx.classification = result = env.classifier(inp)
+    rules = ", ".join(r.rule for r in result.reasons[:8])
+    ctx.record("classify", result.kind, f"confidence {result.confidence:.2f}; rules: {rules}")
+    if result.kind == "automated" and ctx.case is None:
+        ctx.stop(Outcome.DISCARD, p.automated_reason or "automated mail")
+
+
+def header_classifier(inp: ClassifierInput) -> Classification:
+    """Until the rule classifier is plugged in: automated mail from headers, else a person."""
+    from classifiers.types import Reason
+
+    if inp.automated_reason:
+        return Classification(
+            "automated",
+            0.99,
+            reasons=[
+                Reason(
+                    "headers.automated", "kind=automated", inp.automated_reason, source="headers"
+                )
+            ],
+        )
+    return Classification("enquiry", 0.0)
+
+
+# ---------------------------------------------------------------------------------- route
+
+
+def route(ctx: Context, env: StageEnv) -> None:
+    """Decide whether a person must look first, and at which stage a complaint starts."""
+    c = ctx.classification
+    assert c is not None
+    holds = []
+    if c.safeguarding:
+        holds.append("safeguarding: a child may be at risk; a person must look today")
+    if c.about_coordinator:
+        holds.append("about the coordinator: route to the next stage's handler")
+    if c.out_of_scope:
+        holds.append("out of scope: about another organisation")
+    if c.confidence < CONFIDENCE_FLOOR:
+        holds.append(f"low confidence ({c.confidence:.2f})")
+    ctx.hold_reasons = holds
+    ctx.needs_person = bool(holds) or c.kind in ("complaint", "stage2_request", "enquiry")
+    ctx.record("route", "person" if ctx.needs_person else "auto", "; ".join(holds))
+
+
+# ------------------------------------------------------------------------------- deadline
+
+
+def deadline(ctx: Context, env: StageEnv) -> None:
+    """The procedure's clocks for a new case; eligibility checks inform, never refuse."""
+    c = ctx.classification
+    assert c is not None and ctx.parsed is not None
+    if ctx.case is not None:
+        ctx.record("deadline", "skipped", "reply on an existing case")
+        return
+    service = env.services[ctx.source.service]
+    ctx.deadlines = env.deadline_fn(service, ctx.parsed.date, c, ctx.start_stage)
+    ctx.start_stage = int(ctx.deadlines.get("stage") or ctx.start_stage)
+    for check in ctx.deadlines.get("checks", {}).values():
+        if check.get("ok") is False:
+            ctx.hold_reasons.append(str(check.get("evidence") or check.get("flag")))
+            ctx.needs_person = True
+    dates = ", ".join(f"{k} {v}" for k, v in ctx.deadlines.items() if k.endswith("_by") and v)
+    ctx.record("deadline", "ok", f"stage {ctx.start_stage}; {dates}")
+
+
+# ---------------------------------------------------------------------------------- store
+
+
+def next_reference(session: Session, prefix: str, service: str, year: int) -> str:
+    """The next human reference for a service and year, e.g. ``DUR-2026-0007``."""
+    counter = session.scalar(
+        select(ReferenceCounter)
+        .where(ReferenceCounter.service == service, ReferenceCounter.year == year)
+        .with_for_update()
+    )
+    if counter is None:
+        counter = ReferenceCounter(service=service, year=year, last_seq=0)
+        session.add(counter)
+    counter.last_seq += 1
+    session.flush()
+    return f"{prefix}-{year}-{counter.last_seq:04d}"
+
+
+def _date(value: Any) -> Any:
+    if isinstance(value, str):
+        return datetime.strptime(value, "%Y-%m-%d").date()
+    return value
+
+
+def store(ctx: Context, env: StageEnv) -> None:
+    p, c, src, s = ctx.parsed, ctx.classification, ctx.source, ctx.session
+    assert p is not None
+    now = ctx.now
+    disposition = "thread" if ctx.case is not None else "case"
+    if ctx.outcome is Outcome.DISCARD:
+        disposition = "discarded"
+    elif ctx.case is None:
+        assert c is not None
+        service = env.services[src.service]
+        year = p.date.astimezone(LONDON).year
+        d = ctx.deadlines
+        ctx.case = Case(
+            reference=next_reference(s, service.reference_prefix, src.service, year),
+            service=src.service,
+            kind=c.kind,
+            status="received",
+            stage=ctx.start_stage,
+            needs_person=ctx.needs_person,
+            confidence=c.confidence,
+            flags={
+                "safeguarding": c.safeguarding,
+                "about_coordinator": c.about_coordinator,
+                "out_of_scope": c.out_of_scope,
+                "within_12_months": c.within_12_months,
+                "hold_reasons": ctx.hold_reasons,
+            },
+            sender_addr=p.from_addr,
+            sender_name=p.from_name,
+            subject=p.subject,
+            received_at=p.date,
+            event_date=c.event_date,
+            clock_starts=_date(d.get("clock_starts")),
+            acknowledge_by=_date(d.get("acknowledge_by")),
+            respond_by=_date(d.get("respond_by")),
+            deadlines=d,
+            classification=c.to_json(),
+            created_at=now,
+            updated_at=now,
+        )
+        s.add(ctx.case)
+        s.flush()
+        _event(s, ctx.case, now, "received", {"message_id": p.message_id, "mailbox": src.mailbox})
+        _event(
+            s,
+            ctx.case,
+            now,
+            "classified",
+            {"kind": c.kind, "confidence": c.confidence, "rules": ctx.rules},
+        )
+    ctx.record("store", disposition)
+    msg = Message(
+        case_id=ctx.case.id if ctx.case is not None and disposition != "discarded" else None,
+        direction="in",
+        service=src.service,
+        mailbox=src.mailbox,
+        uidvalidity=src.uidvalidity,
+        uid=src.uid,
+        message_id=p.message_id,
+        message_id_synthesised=p.message_id_synthesised,
+        dedupe_key=ctx.dedupe_key,
+        content_hash=p.content_hash,
+        fingerprint=p.fingerprint,
+        in_reply_to=p.in_reply_to[0] if p.in_reply_to else None,
+        references=list(p.references),
+        from_addr=p.from_addr,
+        from_name=p.from_name,
+        reply_to=p.reply_to,
+        to_addrs=list(p.to_addrs),
+        subject=p.subject,
+        date=p.date,
+        date_source=p.date_source,
+        arrived_at=ctx.arrival,
+        headers=p.headers,
+        text=p.text,
+        html=p.html,
+        new_text=p.new_text,
+        quoted_text=p.quoted_text,
+        signature=p.signature,
+        automated_reason=p.automated_reason,
+        disposition=disposition,
+        trail=[r.to_json() for r in ctx.trail],
+        raw=ctx.raw,
+        created_at=now,
+    )
+    s.add(msg)
+    s.flush()
+    for a in p.attachments:
+        s.add(
+            Attachment(
+                message_id=msg.id,
+                filename=a.filename,
+                content_type=a.content_type,
+                size=a.size,
+                content=a.content,
+            )
+        )
+    ctx.message = msg
+    if disposition == "thread" and ctx.case is not None:
+        ctx.case.updated_at = now
+        _event(
+            s,
+            ctx.case,
+            now,
+            "message_received",
+            {
+                "message_id": p.message_id,
+                "via": ctx.thread_via,
+                "kind": c.kind if c else None,
+                "automated": p.automated_reason,
+            },
+        )
+
+
+def _event(
+    session: Session,
+    case: Case,
+    at: datetime,
+    kind: str,
+    detail: dict[str, Any],
+    actor: str = "bot",
+) -> None:
+    session.add(CaseEvent(case_id=case.id, at=at, actor=actor, kind=kind, detail=detail))
+
+
+# ---------------------------------------------------------------------------------- reply
+
+
+def reply(ctx: Context, env: StageEnv) -> None:
+    """Letters go through the outbox; the letters feature fills this slot."""
+    ctx.record("reply", "none", "no letters configured")
+
+
+PIPELINE: tuple[tuple[str, Stage, bool], ...] = (
+    # (name, stage, runs after a discard)
+    ("parse", parse, False),
+    ("dedupe", dedupe, False),
+    ("thread", thread, False),
+    ("classify", classify, False),
+    ("route", route, False),
+    ("deadline", deadline, False),
+    ("store", store, True),
+    ("reply", reply, False),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,208 @@
+"""The daemon's loop: each mailbox in its own thread, IDLE where offered, polling otherwise,
+reconnecting with exponential backoff. One failing mailbox never stops the others.
+
+Transport stays thin: a worker fetches bytes, hands them to :meth:`Intake.process`, and
+marks them done on the server only after the commit.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.app import App
+from bot.config import MailboxConfig
+from bot.faults import crash_point
+from bot.intake import reset_cursor_if_changed
+from bot.pipeline.context import Source
+from bot.sources.imap import ImapMailbox
+from bot.sources.maildir import MaildirSource
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PollStats:
+    mailbox: str
+    fetched: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    swept: int = 0
+
+    def count(self, outcome: str) -> None:
+        self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items()))
+        return f"{self.mailbox}: fetched {self.fetched}" + (f" ({parts})" if parts else "")
+
+
+class MailboxWorker:
+    """Reads one configured mailbox."""
+
+    def __init__(
+        self,
+        app: App,
+        cfg: MailboxConfig,
+        stop: threading.Event | None = None,
+        on_commit: Callable[[], None] | None = None,
+    ) -> None:
+        self.app = app
+        self.cfg = cfg
+        self.stop = stop or threading.Event()
+        self.on_commit = on_commit
+        self.imap: ImapMailbox | None = None
+        self.high_uid = 0  # the highest UID committed in this connection's UIDVALIDITY
+
+    # -------------------------------------------------------------------- one pass
+
+    def poll_once(self) -> PollStats:
+        if self.cfg.source == "maildir":
+            return self._poll_maildir()
+        return self._poll_imap()
+
+    def _poll_maildir(self) -> PollStats:
+        assert self.cfg.path is not None
+        source = MaildirSource(self.cfg.path)
+        stats = PollStats(self.cfg.name)
+        for item in source.pending():
+            if self.stop.is_set():
+                break
+            stats.fetched += 1
+            result = self.app.intake.process(
+                item.raw,
+                Source(self.cfg.name, self.cfg.service, path=str(item.path)),
+                item.arrival,
+            )
+            stats.count(result.outcome.value)
+            source.mark_done(item)
+        return stats
+
+    def _connect(self) -> ImapMailbox:
+        if self.imap is None or self.imap.client is None:
+            imap = ImapMailbox(self.cfg)
+            imap.connect()
+            self.imap = imap
+        return self.imap
+
+    def _poll_imap(self) -> PollStats:
+        imap = self._connect()
+        stats = PollStats(self.cfg.name)
+        last_uid = reset_cursor_if_changed(self.app.sessions, self.cfg.name, imap.uidvalidity)
+        # Mark what was committed but not marked before a crash.
+        leftovers = imap.unmarked_at_or_below(last_uid)
+        done = self.app.logged_uids(self.cfg.name, imap.uidvalidity, leftovers)
+        imap.mark_done(done)
+        stats.swept = len(done)
+        self.high_uid = last_uid
+        uids = imap.new_uids(last_uid)
+        pending: list[int] = []
+        for fetched in imap.fetch(uids):
+            if self.stop.is_set():
+                break
+            crash_point("after-fetch")
+            stats.fetched += 1
+            result = self.app.intake.process(
+                fetched.raw,
+                Source(self.cfg.name, self.cfg.service, fetched.uidvalidity, fetched.uid),
+                fetched.arrival,
+            )
+            stats.count(result.outcome.value)
+            crash_point("after-commit")
+            self.high_uid = max(self.high_uid, fetched.uid)
+            pending.append(fetched.uid)
+            if self.on_commit is not None:
+                self.on_commit()
+            if len(pending) >= 50:
+                imap.mark_done(pending)
+                pending = []
+        imap.mark_done(pending)
+        return stats
+
+    def close(self) -> None:
+        if self.imap is not None:
+            self.imap.close()
+            self.imap = None
+
+    # --------------------------------------------------------------------- forever
+
+    def run(self) -> None:
+        """Poll, then IDLE or sleep, until ``stop`` is set; reconnect with backoff."""
+        daemon = self.app.config.daemon
+        backoff = daemon.backoff_initial
+        while not self.stop.is_set():
+            try:
+                stats = self.poll_once()
+                if stats.fetched or stats.swept:
+                    log.info("%s", stats)
+                backoff = daemon.backoff_initial
+                self._wait_for_mail()
+            except Exception as exc:
+                log.warning(
+                    "mailbox %s: %s: %s; retrying in %.1fs",
+                    self.cfg.name,
+                    type(exc).__name__,
+                    exc,
+                    backoff,
+                )
+                self.close()
+                self.stop.wait(backoff)
+                backoff = min(backoff * 2, daemon.backoff_max)
+        self.close()
+
+    def _wait_for_mail(self) -> None:
+        daemon = self.app.config.daemon
+        imap = self.imap
+        if imap is not None and daemon.idle and imap.can_idle:
+            # Mail that arrived while we were busy was announced then, not in IDLE: look first.
+            if imap.new_uids(self.high_uid):
+                return
+            if imap.idle_start():
+                imap.idle_done()
+                return
+            try:
+                deadline = time.monotonic() + daemon.idle_timeout
+                while not self.stop.is_set() and time.monotonic() < deadline:
+                    if imap.idle_check(timeout=1.0):
+                        break
+            finally:
+                imap.idle_done()
+            return
+        if imap is not None:
+            # Keep the connection alive between polls; a broken one is reconnected.
+            self.stop.wait(daemon.poll_interval)
+            if not self.stop.is_set():
+                imap.noop()
+            return
+        self.stop.wait(daemon.poll_interval)
+
+
+def poll_all_once(app: App) -> tuple[list[PollStats], list[str]]:
+    """One pass over every mailbox; errors are collected, not raised."""
+    results: list[PollStats] = []
+    errors: list[str] = []
+    for cfg in app.config.mailboxes:
+        worker = MailboxWorker(app, cfg)
+        try:
+            results.append(worker.poll_once())
+        except Exception as exc:
+            errors.append(f"{cfg.name}: {type(exc).__name__}: {exc}")
+        finally:
+            worker.close()
+    return results, errors
+
+
+def run_daemon(app: App, stop: threading.Event) -> None:
+    threads = []
+    for cfg in app.config.mailboxes:
+        worker = MailboxWorker(app, cfg, stop)
+        t = threading.Thread(target=worker.run, name=f"mailbox-{cfg.name}", daemon=True)
+        t.start()
+        threads.append(t)
+    log.info("watching %d mailbox(es)", len(threads))
+    while not stop.is_set():
+        stop.wait(1.0)
+    for t in threads:
+        t.join(timeout=60)

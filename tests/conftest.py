@@ -1,0 +1,87 @@
+"""Shared fixtures. Servers are real (Dovecot, PostgreSQL) and start once per session.
+
+- ``dovecot``: session DovecotServer (see tests/servers.py for its API). Its default
+  user's mailbox is shared by the whole session: prefer ``imap_account`` in tests.
+- ``imap_account`` (alias ``imap_user_mailbox``): a fresh, empty mailbox user per test
+  on the session Dovecot, so tests never see each other's mail.
+- ``postgres_server``: session PostgresServer; ``pg_url``: a fresh empty database per test.
+- ``repo_root``, ``shared_dir``: paths.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+if str(REPO_ROOT) not in sys.path:  # so `tests.servers` imports however pytest is started
+    sys.path.insert(0, str(REPO_ROOT))
+
+from tests.servers import (  # noqa: E402
+    DovecotServer,
+    ImapAccount,
+    PostgresServer,
+    cleanup_stale,
+)
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO_ROOT
+
+
+@pytest.fixture(scope="session")
+def shared_dir(repo_root: Path) -> Path:
+    path = repo_root.parent / "shared"
+    if not path.is_dir():
+        pytest.fail(f"shared folder {path} is missing (it must sit next to the repository)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[DovecotServer]:
+    cleanup_stale()
+    server = DovecotServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def imap_account(dovecot: DovecotServer) -> ImapAccount:
+    """A new mailbox user with an empty INBOX; the session server is (re)started if needed."""
+    dovecot.start()  # no-op when running; revives it if an earlier test stopped or killed it
+    return dovecot.add_user()
+
+
+@pytest.fixture
+def imap_user_mailbox(imap_account: ImapAccount) -> ImapAccount:
+    return imap_account
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    cleanup_stale()
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
+    """SQLAlchemy URL of a fresh, empty database, dropped after the test."""
+    postgres_server.start()
+    url = postgres_server.create_database()
+    yield url
+    if postgres_server.running:
+        with contextlib.suppress(Exception):  # not the test's fault; the cluster is throwaway
+            postgres_server.drop_database(url.rsplit("/", 1)[1])
