@@ -1,0 +1,1 @@
+"""The intake pipeline: a typed context through small stages."""
