@@ -207,8 +207,10 @@ class OutboxLetter(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"), index=True)
     purpose: Mapped[str] = mapped_column(String(64))
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
-    status: Mapped[str] = mapped_column(String(16), index=True)  # pending|held|sent|discarded
-    to_addr: Mapped[str] = mapped_column(String(320))
+    #: held -> pending -> sending -> sent; pending|held|failed -> discarded; sending -> pending
+    #: (retry) or failed (refused for good). See bot/letters/sender.py.
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    to_addr: Mapped[str] = mapped_column(String(320), index=True)
     from_addr: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str] = mapped_column(Text)
     body_text: Mapped[str] = mapped_column(Text)
@@ -222,6 +224,13 @@ class OutboxLetter(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # 0002_letters: which service's transport and address; the claim of the send in progress
+    # (an attempt token naming host, process and attempt, and when it was taken).
+    service: Mapped[str | None] = mapped_column(String(64))
+    attempt_token: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    case: Mapped[Case | None] = relationship()
 
 
 class QuarantineItem(Base):

@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from bot.app import App
 from bot.config import MailboxConfig
 from bot.faults import crash_point
-from bot.intake import reset_cursor_if_changed
+from bot.intake import Item, reset_cursor_if_changed
 from bot.pipeline.context import Source
-from bot.sources.imap import ImapMailbox
-from bot.sources.maildir import MaildirSource
+from bot.sources.imap import Fetched, ImapMailbox
+from bot.sources.maildir import MaildirItem, MaildirSource
 
 log = logging.getLogger(__name__)
+
+#: Messages committed in one transaction (then marked on the server together).
+COMMIT_BATCH = 50
 
 
 @dataclass
@@ -67,18 +70,31 @@ class MailboxWorker:
         assert self.cfg.path is not None
         source = MaildirSource(self.cfg.path)
         stats = PollStats(self.cfg.name)
+        batch: list[MaildirItem] = []
         for item in source.pending():
             if self.stop.is_set():
                 break
-            stats.fetched += 1
-            result = self.app.intake.process(
-                item.raw,
-                Source(self.cfg.name, self.cfg.service, path=str(item.path)),
-                item.arrival,
-            )
-            stats.count(result.outcome.value)
-            source.mark_done(item)
+            batch.append(item)
+            if len(batch) >= COMMIT_BATCH:
+                self._commit_maildir(source, batch, stats)
+                batch = []
+        self._commit_maildir(source, batch, stats)
         return stats
+
+    def _commit_maildir(
+        self, source: MaildirSource, batch: list[MaildirItem], stats: PollStats
+    ) -> None:
+        items = [
+            Item(i.raw, Source(self.cfg.name, self.cfg.service, path=str(i.path)), i.arrival)
+            for i in batch
+        ]
+        for result in self.app.intake.process_many(items):
+            stats.fetched += 1
+            stats.count(result.outcome.value)
+        for item in batch:
+            source.mark_done(item)
+        if batch and self.on_commit is not None:
+            self.on_commit()
 
     def _connect(self) -> ImapMailbox:
         if self.imap is None or self.imap.client is None:
@@ -98,28 +114,34 @@ class MailboxWorker:
         stats.swept = len(done)
         self.high_uid = last_uid
         uids = imap.new_uids(last_uid)
-        pending: list[int] = []
+        batch: list[Fetched] = []
         for fetched in imap.fetch(uids):
             if self.stop.is_set():
                 break
             crash_point("after-fetch")
-            stats.fetched += 1
-            result = self.app.intake.process(
-                fetched.raw,
-                Source(self.cfg.name, self.cfg.service, fetched.uidvalidity, fetched.uid),
-                fetched.arrival,
-            )
-            stats.count(result.outcome.value)
-            crash_point("after-commit")
-            self.high_uid = max(self.high_uid, fetched.uid)
-            pending.append(fetched.uid)
-            if self.on_commit is not None:
-                self.on_commit()
-            if len(pending) >= 50:
-                imap.mark_done(pending)
-                pending = []
-        imap.mark_done(pending)
+            batch.append(fetched)
+            if len(batch) >= COMMIT_BATCH:
+                self._commit_imap(imap, batch, stats)
+                batch = []
+        self._commit_imap(imap, batch, stats)
         return stats
+
+    def _commit_imap(self, imap: ImapMailbox, batch: list[Fetched], stats: PollStats) -> None:
+        """Log a batch in one transaction, then (and only then) mark it on the server."""
+        if not batch:
+            return
+        items = [
+            Item(f.raw, Source(self.cfg.name, self.cfg.service, f.uidvalidity, f.uid), f.arrival)
+            for f in batch
+        ]
+        for result in self.app.intake.process_many(items):
+            stats.fetched += 1
+            stats.count(result.outcome.value)
+        crash_point("after-commit")
+        self.high_uid = max(self.high_uid, *(f.uid for f in batch))
+        if self.on_commit is not None:
+            self.on_commit()
+        imap.mark_done([f.uid for f in batch])
 
     def close(self) -> None:
         if self.imap is not None:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from bot.app import App
 from bot.models import Case, CaseEvent, Message, QuarantineItem
+from bot.intake import Item
 from bot.pipeline.context import Outcome, Source
 from tests.apphelpers import counts, make_app
 from tests.mailfactory import load_corpus, make_email, record_to_eml
@@ -192,3 +193,52 @@ def test_every_dev_corpus_record_is_logged_exactly_once(app: App, shared_dir: Pa
         ids = list(s.scalars(select(Message.message_id)))
     assert sorted(ids) == sorted(f"<{r['id']}@corpus.sendiass-bot.invalid>" for r in records)
     assert counts(app)["quarantine"] == 0
+
+
+def test_a_batch_gives_the_same_outcome_as_one_by_one(app: App) -> None:
+    """Within one transaction, later messages see what earlier ones wrote."""
+    first = make_email(message_id="<b1@example.org>", subject="Complaint about a caseworker")
+    reply = make_email(
+        message_id="<b2@example.org>", subject="Re: Complaint", in_reply_to="<b1@example.org>"
+    )
+    items = [
+        Item(first, Source("durham-imap", "durham", 5, 1)),
+        Item(reply, Source("durham-imap", "durham", 5, 2)),
+        Item(first, Source("durham-imap", "durham", 5, 3)),  # delivered twice
+        Item((MAIL / "not_an_email.eml").read_bytes(), Source("durham-imap", "durham", 5, 4)),
+        Item(make_email(subject="Another"), Source("durham-imap", "durham", 5, 5)),
+    ]
+    results = app.intake.process_many(items)
+    assert [r.outcome for r in results] == [
+        Outcome.CONTINUE,
+        Outcome.CONTINUE,
+        Outcome.DUPLICATE,
+        Outcome.QUARANTINE,
+        Outcome.CONTINUE,
+    ]
+    assert results[0].case_reference == results[1].case_reference == "DUR-2026-0001"
+    assert results[4].case_reference == "DUR-2026-0002"
+    assert results[3].quarantine_id is not None
+    assert counts(app) == {"messages": 3, "cases": 2, "quarantine": 1}
+    with app.sessions() as s:
+        from bot.models import MailboxCursor
+
+        cursor = s.get(MailboxCursor, "durham-imap")
+        assert cursor is not None and cursor.last_uid == 5
+
+
+def test_a_batch_that_fails_falls_back_to_one_at_a_time(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = {"n": 0}
+    real = app.intake.env.classifier
+
+    def flaky(inp):  # type: ignore[no-untyped-def]
+        calls["n"] += 1
+        if "boom" in inp.subject:
+            raise RuntimeError("bug in a rule")
+        return real(inp)
+
+    monkeypatch.setattr(app.intake, "env", dataclasses.replace(app.intake.env, classifier=flaky))
+    items = [Item(make_email(subject=s), DURHAM) for s in ("one", "boom", "three")]
+    results = app.intake.process_many(items)
+    assert [r.outcome for r in results] == [Outcome.CONTINUE, Outcome.QUARANTINE, Outcome.CONTINUE]
+    assert counts(app) == {"messages": 2, "cases": 2, "quarantine": 1}

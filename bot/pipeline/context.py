@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bot.models import Case, Message
+from bot.models import Case, Message, QuarantineItem, ReferenceCounter
 from bot.parse import ParsedMessage
 from classifiers.types import Classification
 
@@ -22,6 +22,27 @@ class Outcome(StrEnum):
     DUPLICATE = "duplicate"
     #: Cannot be processed: raw bytes and reason go to the quarantine.
     QUARANTINE = "quarantine"
+
+
+@dataclass
+class BatchMemory:
+    """What earlier messages of the same transaction wrote, for the stages' look-ups.
+
+    Within a batch nothing is flushed until the commit, so a stage that asks the database
+    "was this logged?" or "which case is this a reply to?" also asks this memory.
+    """
+
+    fingerprints: dict[tuple[str, str], list[tuple[str, Message]]] = field(default_factory=dict)
+    case_by_message_id: dict[str, Case] = field(default_factory=dict)
+    case_by_reference: dict[str, Case] = field(default_factory=dict)
+    counters: dict[tuple[str, int], ReferenceCounter] = field(default_factory=dict)
+
+    def remember(self, msg: Message, case: Case | None) -> None:
+        key = (msg.service, msg.message_id)
+        self.fingerprints.setdefault(key, []).append((msg.fingerprint, msg))
+        if case is not None:
+            self.case_by_message_id[msg.message_id] = case
+            self.case_by_reference[case.reference] = case
 
 
 @dataclass(frozen=True)
@@ -52,6 +73,7 @@ class Context:
     arrival: datetime  # when the server (or ingest) received it; aware
     now: datetime  # the current time, passed in; aware
     session: Session
+    batch: BatchMemory = field(default_factory=BatchMemory)
     parsed: ParsedMessage | None = None
     dedupe_key: str = ""
     duplicate_of: int | None = None
@@ -66,6 +88,7 @@ class Context:
     outcome: Outcome = Outcome.CONTINUE
     reason: str = ""
     failed_stage: str | None = None
+    quarantined: QuarantineItem | None = None
     trail: list[StageRecord] = field(default_factory=list)
 
     def record(self, stage: str, result: str, note: str = "") -> None:

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot.models import Attachment, Case, CaseEvent, Message, OutboxLetter, ReferenceCounter
 from bot.parse import UnparseableMessage, parse_message
-from bot.pipeline.context import Context, Outcome
+from bot.pipeline.context import BatchMemory, Context, Outcome
 from classifiers.types import Classification, ClassifierInput
 
 LONDON = ZoneInfo("Europe/London")
@@ -100,31 +100,20 @@ def dedupe(ctx: Context, env: StageEnv) -> None:
     p = ctx.parsed
     assert p is not None
     s, src = ctx.session, ctx.source
-    if src.uid is not None:
-        hit = s.scalar(
-            select(Message.id).where(
-                Message.mailbox == src.mailbox,
-                Message.uidvalidity == src.uidvalidity,
-                Message.uid == src.uid,
-            )
-        )
-        if hit is not None:
-            ctx.duplicate_of = hit
-            ctx.stop(Outcome.DUPLICATE, f"UID {src.uid} already logged as message {hit}")
-            ctx.record("dedupe", "duplicate", "same mailbox UID")
-            return
+    # The same mailbox UID twice is refused by the unique constraint (see Intake.process).
     same_id = s.execute(
         select(Message.id, Message.fingerprint).where(
             Message.service == src.service, Message.message_id == p.message_id
         )
     ).all()
-    for row_id, digest in same_id:
+    earlier = ctx.batch.fingerprints.get((src.service, p.message_id), [])
+    for row_id, digest in [*same_id, *((m.id, f) for f, m in earlier)]:
         if digest == p.fingerprint:
             ctx.duplicate_of = row_id
             ctx.stop(Outcome.DUPLICATE, f"Message-ID {p.message_id} already logged")
             ctx.record("dedupe", "duplicate", "same Message-ID and content")
             return
-    if same_id:
+    if same_id or earlier:
         # The Message-ID is reused by a different message: key it by content as well.
         ctx.dedupe_key = f"{p.message_id}#{p.content_hash}"
         ctx.record("dedupe", "new", "Message-ID reused by different content")
@@ -140,30 +129,34 @@ def thread(ctx: Context, env: StageEnv) -> None:
     """Attach a reply to its case: thread headers, then a case reference in the subject."""
     p = ctx.parsed
     assert p is not None
-    s = ctx.session
+    s, batch = ctx.session, ctx.batch
     for mid in p.thread_ids:
-        case_id = s.scalar(
-            select(Message.case_id)
-            .where(Message.message_id == mid, Message.case_id.is_not(None))
-            .limit(1)
-        )
-        if case_id is None:
+        case = batch.case_by_message_id.get(mid)
+        if case is None:
             case_id = s.scalar(
-                select(OutboxLetter.case_id)
-                .where(OutboxLetter.message_id == mid, OutboxLetter.case_id.is_not(None))
+                select(Message.case_id)
+                .where(Message.message_id == mid, Message.case_id.is_not(None))
                 .limit(1)
             )
-        if case_id is not None:
-            ctx.case = s.get(Case, case_id)
-            ctx.thread_via = f"header {mid}"
-            ctx.record("thread", "attached", f"via thread header to case {ctx.case.reference}")  # type: ignore[union-attr]
+            if case_id is None:
+                case_id = s.scalar(
+                    select(OutboxLetter.case_id)
+                    .where(OutboxLetter.message_id == mid, OutboxLetter.case_id.is_not(None))
+                    .limit(1)
+                )
+            case = s.get(Case, case_id) if case_id is not None else None
+        if case is not None:
+            ctx.case, ctx.thread_via = case, f"header {mid}"
+            ctx.record("thread", "attached", f"via thread header to case {case.reference}")
             return
     for match in REFERENCE_RE.finditer(p.subject):
-        case = s.scalar(select(Case).where(Case.reference == match.group(0)))
+        reference = match.group(0)
+        case = batch.case_by_reference.get(reference) or s.scalar(
+            select(Case).where(Case.reference == reference)
+        )
         if case is not None:
-            ctx.case = case
-            ctx.thread_via = f"subject reference {case.reference}"
-            ctx.record("thread", "attached", f"via subject reference {case.reference}")
+            ctx.case, ctx.thread_via = case, f"subject reference {reference}"
+            ctx.record("thread", "attached", f"via subject reference {reference}")
             return
     ctx.record("thread", "new")
 
@@ -254,18 +247,24 @@ def deadline(ctx: Context, env: StageEnv) -> None:
 # ---------------------------------------------------------------------------------- store
 
 
-def next_reference(session: Session, prefix: str, service: str, year: int) -> str:
+def next_reference(
+    session: Session, prefix: str, service: str, year: int, batch: BatchMemory | None = None
+) -> str:
     """The next human reference for a service and year, e.g. ``DUR-2026-0007``."""
-    counter = session.scalar(
-        select(ReferenceCounter)
-        .where(ReferenceCounter.service == service, ReferenceCounter.year == year)
-        .with_for_update()
-    )
+    key = (service, year)
+    counter = batch.counters.get(key) if batch is not None else None
     if counter is None:
-        counter = ReferenceCounter(service=service, year=year, last_seq=0)
-        session.add(counter)
+        counter = session.scalar(
+            select(ReferenceCounter)
+            .where(ReferenceCounter.service == service, ReferenceCounter.year == year)
+            .with_for_update()
+        )
+        if counter is None:
+            counter = ReferenceCounter(service=service, year=year, last_seq=0)
+            session.add(counter)
+        if batch is not None:
+            batch.counters[key] = counter
     counter.last_seq += 1
-    session.flush()
     return f"{prefix}-{year}-{counter.last_seq:04d}"
 
 
@@ -276,6 +275,7 @@ def _date(value: Any) -> Any:
 
 
 def store(ctx: Context, env: StageEnv) -> None:
+    """Write the message (and a new case with its first events); one flush at commit."""
     p, c, src, s = ctx.parsed, ctx.classification, ctx.source, ctx.session
     assert p is not None
     now = ctx.now
@@ -285,10 +285,11 @@ def store(ctx: Context, env: StageEnv) -> None:
     elif ctx.case is None:
         assert c is not None
         service = env.services[src.service]
-        year = p.date.astimezone(LONDON).year
         d = ctx.deadlines
         ctx.case = Case(
-            reference=next_reference(s, service.reference_prefix, src.service, year),
+            reference=next_reference(
+                s, service.reference_prefix, src.service, p.date.astimezone(LONDON).year, ctx.batch
+            ),
             service=src.service,
             kind=c.kind,
             status="received",
@@ -316,7 +317,6 @@ def store(ctx: Context, env: StageEnv) -> None:
             updated_at=now,
         )
         s.add(ctx.case)
-        s.flush()
         _event(s, ctx.case, now, "received", {"message_id": p.message_id, "mailbox": src.mailbox})
         _event(
             s,
@@ -325,9 +325,23 @@ def store(ctx: Context, env: StageEnv) -> None:
             "classified",
             {"kind": c.kind, "confidence": c.confidence, "rules": ctx.rules},
         )
+    elif c is not None:
+        ctx.case.updated_at = now
+        _event(
+            s,
+            ctx.case,
+            now,
+            "message_received",
+            {
+                "message_id": p.message_id,
+                "via": ctx.thread_via,
+                "kind": c.kind,
+                "automated": p.automated_reason,
+            },
+        )
     ctx.record("store", disposition)
     msg = Message(
-        case_id=ctx.case.id if ctx.case is not None and disposition != "discarded" else None,
+        case=ctx.case if disposition != "discarded" else None,
         direction="in",
         service=src.service,
         mailbox=src.mailbox,
@@ -359,34 +373,16 @@ def store(ctx: Context, env: StageEnv) -> None:
         trail=[r.to_json() for r in ctx.trail],
         raw=ctx.raw,
         created_at=now,
+        attachments=[
+            Attachment(
+                filename=a.filename, content_type=a.content_type, size=a.size, content=a.content
+            )
+            for a in p.attachments
+        ],
     )
     s.add(msg)
-    s.flush()
-    for a in p.attachments:
-        s.add(
-            Attachment(
-                message_id=msg.id,
-                filename=a.filename,
-                content_type=a.content_type,
-                size=a.size,
-                content=a.content,
-            )
-        )
     ctx.message = msg
-    if disposition == "thread" and ctx.case is not None:
-        ctx.case.updated_at = now
-        _event(
-            s,
-            ctx.case,
-            now,
-            "message_received",
-            {
-                "message_id": p.message_id,
-                "via": ctx.thread_via,
-                "kind": c.kind if c else None,
-                "automated": p.automated_reason,
-            },
-        )
+    ctx.batch.remember(msg, msg.case)
 
 
 def _event(
@@ -397,7 +393,7 @@ def _event(
     detail: dict[str, Any],
     actor: str = "bot",
 ) -> None:
-    session.add(CaseEvent(case_id=case.id, at=at, actor=actor, kind=kind, detail=detail))
+    session.add(CaseEvent(case=case, at=at, actor=actor, kind=kind, detail=detail))
 
 
 # ---------------------------------------------------------------------------------- reply
