@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import json
-import os
 import re
 import tomllib
 from datetime import date
@@ -18,7 +17,7 @@ from bot.errors import ConfigError
 from bot.services import Service, load_service_file, load_services, parse_service
 
 SERVICES_DIR = bot.ROOT / "config" / "services"
-DOCS_DIR = Path(os.environ.get("SENDIASS_PROCEDURES_DIR", "/work/shared/procedures"))
+DOCS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "procedures"
 
 
 def _durham_text() -> str:
