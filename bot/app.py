@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -14,9 +15,14 @@ from bot import db
 from bot.config import Config, load_config
 from bot.deadlines import intake_deadlines
 from bot.intake import Intake
+from bot.letters.render import renderer_for
 from bot.models import Message, QuarantineItem
-from bot.pipeline.stages import StageEnv, header_classifier, utcnow
+from bot.pipeline.stages import StageEnv, utcnow
 from bot.services import Service, load_services
+from classifiers import classify
+
+if TYPE_CHECKING:
+    from bot.letters.sender import Sender
 
 
 @dataclass
@@ -49,6 +55,14 @@ class App:
             )
         return sorted(wanted & found)
 
+    def make_sender(self) -> Sender:
+        """The outbox sender for the configured transport, on the intake's clock."""
+        from bot.letters.sender import Sender, make_transport
+
+        return Sender(
+            self.sessions, self.services, make_transport(self.config.outbound), self.intake.clock
+        )
+
 
 def build_app(
     config_path: str | Path | None = None,
@@ -60,13 +74,14 @@ def build_app(
     services = load_services()
     if config is None:
         config = load_config(config_path, known_services=set(services))
+    renderer_for().check(services.values())  # a broken letter template stops us here
     engine = db.make_engine(config.database.url)
     if upgrade:
         db.upgrade(engine)
     sessions = db.session_factory(engine)
     env = StageEnv(
         services=services,
-        classifier=header_classifier,
+        classifier=classify,
         deadline_fn=intake_deadlines,
         attachment_max_bytes=config.intake.attachment_max_bytes,
         message_max_bytes=config.intake.message_max_bytes,

@@ -55,6 +55,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if not args.verbose:
+        # Schema upgrades run at every start; say so only when asked.
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         code = args.func(args)
     except UserError as exc:

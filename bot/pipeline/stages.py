@@ -19,16 +19,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.letters.outbox import write_reply_letters
 from bot.models import Attachment, Case, CaseEvent, Message, OutboxLetter, ReferenceCounter
 from bot.parse import UnparseableMessage, parse_message
 from bot.pipeline.context import BatchMemory, Context, Outcome
-from classifiers.types import Classification, ClassifierInput
+from classifiers import LOW_CONFIDENCE
+from classifiers.types import Classification, ClassifierInput, Reason
 
 LONDON = ZoneInfo("Europe/London")
 REFERENCE_RE = re.compile(r"\b([A-Z]{3})-(\d{4})-(\d{4,})\b")
-
-#: Below this confidence a person confirms the kind before any automatic letter.
-CONFIDENCE_FLOOR = 0.6
 
 
 class Classifier(Protocol):
@@ -186,9 +185,7 @@ def classify(ctx: Context, env: StageEnv) -> None:
 
 
 def header_classifier(inp: ClassifierInput) -> Classification:
-    """Until the rule classifier is plugged in: automated mail from headers, else a person."""
-    from classifiers.types import Reason
-
+    """The spine without rules (benchmarks): automated mail from headers, else a person."""
     if inp.automated_reason:
         return Classification(
             "automated",
@@ -216,7 +213,7 @@ def route(ctx: Context, env: StageEnv) -> None:
         holds.append("about the coordinator: route to the next stage's handler")
     if c.out_of_scope:
         holds.append("out of scope: about another organisation")
-    if c.confidence < CONFIDENCE_FLOOR:
+    if c.confidence < LOW_CONFIDENCE:
         holds.append(f"low confidence ({c.confidence:.2f})")
     ctx.hold_reasons = holds
     ctx.needs_person = bool(holds) or c.kind in ("complaint", "stage2_request", "enquiry")
@@ -400,8 +397,10 @@ def _event(
 
 
 def reply(ctx: Context, env: StageEnv) -> None:
-    """Letters go through the outbox; the letters feature fills this slot."""
-    ctx.record("reply", "none", "no letters configured")
+    """Letters go to the outbox in this transaction; a sender thread sends them.
+
+    Which letter, and whether it is sent at once or held: :mod:`bot.letters.policy`."""
+    write_reply_letters(ctx, env.services)
 
 
 PIPELINE: tuple[tuple[str, Stage, bool], ...] = (

@@ -65,5 +65,6 @@ class MaildirSource:
 
 def deliver(path: Path, raw: bytes) -> str:
     """Put ``raw`` into the Maildir at ``path`` (used by ``demo`` and tests)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     box = mailbox.Maildir(str(path), factory=None, create=True)
     return box.add(mailbox.MaildirMessage(raw))
