@@ -14,14 +14,28 @@ from bot.config import parse_config
 from bot.models import Case, Message, QuarantineItem
 
 
-def make_config_data(db_url: str, tmp_path: Path, mailboxes: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def make_config_data(
+    db_url: str, tmp_path: Path, mailboxes: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
         "database": {"url": db_url},
         "mailbox": mailboxes
         if mailboxes is not None
-        else [{"name": "durham", "service": "durham", "source": "maildir", "path": str(tmp_path / "mail" / "durham")}],
+        else [
+            {
+                "name": "durham",
+                "service": "durham",
+                "source": "maildir",
+                "path": str(tmp_path / "mail" / "durham"),
+            }
+        ],
         "outbound": {"transport": "maildir", "path": str(tmp_path / "outbox")},
-        "daemon": {"poll_interval": 0.5, "backoff_initial": 0.2, "backoff_max": 2.0, "idle_timeout": 30},
+        "daemon": {
+            "poll_interval": 0.5,
+            "backoff_initial": 0.2,
+            "backoff_max": 2.0,
+            "idle_timeout": 30,
+        },
     }
 
 

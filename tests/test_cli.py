@@ -36,15 +36,15 @@ def config(tmp_path: Path) -> Path:
     path.write_text(
         f"""
 [database]
-url = "sqlite:///{tmp_path / 'cli.db'}"
+url = "sqlite:///{tmp_path / "cli.db"}"
 [[mailbox]]
 name = "durham"
 service = "durham"
 source = "maildir"
-path = "{tmp_path / 'mail'}"
+path = "{tmp_path / "mail"}"
 [outbound]
 transport = "maildir"
-path = "{tmp_path / 'outbox'}"
+path = "{tmp_path / "outbox"}"
 """,
         encoding="utf-8",
     )
@@ -54,7 +54,16 @@ path = "{tmp_path / 'outbox'}"
 def test_help_lists_the_commands(tmp_path: Path) -> None:
     proc = cli("--help", cwd=tmp_path)
     assert proc.returncode == 0
-    for command in ("run", "poll-once", "ingest", "cases", "quarantine", "demo", "check-config", "db"):
+    for command in (
+        "run",
+        "poll-once",
+        "ingest",
+        "cases",
+        "quarantine",
+        "demo",
+        "check-config",
+        "db",
+    ):
         assert command in proc.stdout
 
 
@@ -68,7 +77,9 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
         (["ingest"], "the following arguments are required: PATH"),
     ],
 )
-def test_bad_arguments_say_what_was_expected_and_exit_2(tmp_path: Path, args: list[str], expected: str) -> None:
+def test_bad_arguments_say_what_was_expected_and_exit_2(
+    tmp_path: Path, args: list[str], expected: str
+) -> None:
     proc = cli(*args, cwd=tmp_path)
     assert proc.returncode == 2
     assert expected in proc.stderr
@@ -82,7 +93,15 @@ def test_ingest_export_and_quarantine_round_trip(tmp_path: Path, config: Path) -
         (folder / name).write_bytes((MAIL / name).read_bytes())
     (folder / "stoke.eml").write_bytes(make_email(service="stoke", subject="Transport"))
 
-    proc = cli("--config", str(config), "ingest", str(folder / "complaint_plain.eml"), str(folder / "auto_reply.eml"), str(folder / "stoke.eml"), cwd=tmp_path)
+    proc = cli(
+        "--config",
+        str(config),
+        "ingest",
+        str(folder / "complaint_plain.eml"),
+        str(folder / "auto_reply.eml"),
+        str(folder / "stoke.eml"),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "ingested 3 file(s)" in proc.stdout
 
@@ -90,14 +109,32 @@ def test_ingest_export_and_quarantine_round_trip(tmp_path: Path, config: Path) -
     proc = cli("--config", str(config), "ingest", str(folder / "not_an_email.eml"), cwd=tmp_path)
     assert proc.returncode == 2
     assert "not addressed to a known service; give --service" in proc.stderr
-    proc = cli("--config", str(config), "ingest", "--service", "durham", str(folder / "not_an_email.eml"), cwd=tmp_path)
+    proc = cli(
+        "--config",
+        str(config),
+        "ingest",
+        "--service",
+        "durham",
+        str(folder / "not_an_email.eml"),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0 and "quarantine 1" in proc.stdout
 
     proc = cli("--config", str(config), "cases", "export", cwd=tmp_path)
     records = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert [(r["reference"], r["service"]) for r in records] == [("DUR-2026-0001", "durham"), ("STO-2026-0001", "stoke")]
+    assert [(r["reference"], r["service"]) for r in records] == [
+        ("DUR-2026-0001", "durham"),
+        ("STO-2026-0001", "stoke"),
+    ]
     assert records[0]["message_ids"] == ["<cmp-0001@mail.example.org>"]
-    assert set(records[0]) >= {"kind", "status", "stage", "received", "acknowledge_by", "respond_by"}
+    assert set(records[0]) >= {
+        "kind",
+        "status",
+        "stage",
+        "received",
+        "acknowledge_by",
+        "respond_by",
+    }
 
     proc = cli("--config", str(config), "cases", "export", "--format", "csv", cwd=tmp_path)
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
@@ -113,7 +150,14 @@ def test_ingest_export_and_quarantine_round_trip(tmp_path: Path, config: Path) -
     assert proc.returncode == 2 and "no such quarantined message" in proc.stderr
 
     # The same files again change nothing.
-    proc = cli("--config", str(config), "ingest", str(folder / "complaint_plain.eml"), str(folder / "stoke.eml"), cwd=tmp_path)
+    proc = cli(
+        "--config",
+        str(config),
+        "ingest",
+        str(folder / "complaint_plain.eml"),
+        str(folder / "stoke.eml"),
+        cwd=tmp_path,
+    )
     assert "duplicate 2" in proc.stdout
 
 

@@ -45,7 +45,12 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_a_full_file_loads_with_defaults(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, GOOD), known_services={"durham", "stoke"})
     imap, maildir = cfg.mailboxes
-    assert (imap.port, imap.tls, imap.folder, imap.processed_folder) == (993, "ssl", "INBOX", "Processed")
+    assert (imap.port, imap.tls, imap.folder, imap.processed_folder) == (
+        993,
+        "ssl",
+        "INBOX",
+        "Processed",
+    )
     assert imap.name == "durham-imap-0"
     assert maildir.path == Path("var/mail/stoke")
     assert (cfg.outbound.port, cfg.outbound.tls) == (587, "starttls")
@@ -57,7 +62,10 @@ def test_secrets_come_from_the_environment(tmp_path: Path, monkeypatch: pytest.M
     monkeypatch.setenv("DURHAM_IMAP_PASSWORD", "s3cret")
     assert cfg.mailboxes[0].password.resolve() == "s3cret"
     monkeypatch.delenv("DURHAM_IMAP_PASSWORD")
-    with pytest.raises(ConfigError, match=r"mailbox\[0\]\.password_env: environment variable DURHAM_IMAP_PASSWORD is not set"):
+    with pytest.raises(
+        ConfigError,
+        match=r"mailbox\[0\]\.password_env: environment variable DURHAM_IMAP_PASSWORD is not set",
+    ):
         cfg.mailboxes[0].password.resolve()
 
 
@@ -74,12 +82,27 @@ def test_embedded_default_has_a_maildir_per_service() -> None:
     ("change", "key", "problem"),
     [
         (('url = "sqlite', 'uri = "sqlite'), "database.uri", "unknown key"),
-        (('host = "imap.example.org"', 'host = "imap.example.org"\nport = "993"'), "mailbox[0].port", "expected a port"),
+        (
+            ('host = "imap.example.org"', 'host = "imap.example.org"\nport = "993"'),
+            "mailbox[0].port",
+            "expected a port",
+        ),
         (('source = "imap"', 'source = "pop3"'), "mailbox[0].source", "expected"),
-        (('path = "var/mail/stoke"\n', ''), "mailbox[1].path", "missing required key"),
-        (('service = "stoke"', 'service = "leeds"'), "mailbox[1].service", "unknown service 'leeds'"),
-        (('[outbound]', '[outbund]'), "outbund", "unknown key"),
-        (('password_env = "SMTP_PASSWORD"', 'password_env = "SMTP_PASSWORD"\npassword_file = "/x"'), "outbound.password_env", "not both"),
+        (('path = "var/mail/stoke"\n', ""), "mailbox[1].path", "missing required key"),
+        (
+            ('service = "stoke"', 'service = "leeds"'),
+            "mailbox[1].service",
+            "unknown service 'leeds'",
+        ),
+        (("[outbound]", "[outbund]"), "outbund", "unknown key"),
+        (
+            (
+                'password_env = "SMTP_PASSWORD"',
+                'password_env = "SMTP_PASSWORD"\npassword_file = "/x"',
+            ),
+            "outbound.password_env",
+            "not both",
+        ),
     ],
 )
 def test_bad_keys_name_the_file_and_the_key(
@@ -102,7 +125,12 @@ def test_not_toml_is_a_config_error(tmp_path: Path) -> None:
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
 
 
@@ -112,13 +140,18 @@ def test_cli_bad_config_key_is_one_line_and_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     lines = proc.stderr.strip().splitlines()
-    assert lines == [f"sendiass-bot: error: {path}: mailbox[0].procesed_folder: unknown key (allowed: {lines[0].split('(allowed: ')[1]}"]
+    assert len(lines) == 1
+    prefix = f"sendiass-bot: error: {path}: mailbox[0].procesed_folder: unknown key (allowed: "
+    assert lines[0].startswith(prefix)
+    assert "processed_folder" in lines[0]
 
 
 def test_cli_missing_config_file_is_exit_2(tmp_path: Path) -> None:
     proc = _cli("--config", str(tmp_path / "nope.toml"), "check-config", cwd=tmp_path)
     assert proc.returncode == 2
-    assert proc.stderr.strip() == f"sendiass-bot: error: {tmp_path / 'nope.toml'}: -: file not found"
+    assert (
+        proc.stderr.strip() == f"sendiass-bot: error: {tmp_path / 'nope.toml'}: -: file not found"
+    )
 
 
 def test_cli_check_config_reports_what_it_would_read(tmp_path: Path) -> None:

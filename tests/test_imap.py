@@ -104,7 +104,9 @@ def test_poll_once_logs_and_flags_without_touching_unread_state_first(
 
 
 @pytest.mark.parametrize("tls", ["ssl", "starttls"])
-def test_tls_connections_verify_the_server(account: ImapAccount, db_url: str, tmp_path: Path, tls: str) -> None:
+def test_tls_connections_verify_the_server(
+    account: ImapAccount, db_url: str, tmp_path: Path, tls: str
+) -> None:
     account.append("INBOX", make_email())
     port = account.ssl_port if tls == "ssl" else account.port
     cfg = mailbox_cfg(account, tls=tls, port=port, cafile=str(account.cafile))
@@ -118,7 +120,9 @@ def test_tls_connections_verify_the_server(account: ImapAccount, db_url: str, tm
     assert len(errors) == 1 and "CERTIFICATE_VERIFY_FAILED" in errors[0]
 
 
-def test_processed_folder_receives_logged_mail(account: ImapAccount, db_url: str, tmp_path: Path) -> None:
+def test_processed_folder_receives_logged_mail(
+    account: ImapAccount, db_url: str, tmp_path: Path
+) -> None:
     for i in range(2):
         account.append("INBOX", make_email(subject=f"Move me {i}"))
     app = make_app(db_url, tmp_path, [mailbox_cfg(account, processed_folder="Processed")])
@@ -128,7 +132,9 @@ def test_processed_folder_receives_logged_mail(account: ImapAccount, db_url: str
     assert counts(app)["messages"] == 2
 
 
-def test_uidvalidity_change_does_not_log_old_mail_again(account: ImapAccount, db_url: str, tmp_path: Path) -> None:
+def test_uidvalidity_change_does_not_log_old_mail_again(
+    account: ImapAccount, db_url: str, tmp_path: Path
+) -> None:
     old = [make_email(subject=f"Old {i}") for i in range(3)]
     account.create_folder("Complaints")
     for raw in old:
@@ -149,7 +155,9 @@ def test_uidvalidity_change_does_not_log_old_mail_again(account: ImapAccount, db
     assert counts(app)["messages"] == 4
 
 
-def test_one_failing_mailbox_does_not_stop_the_others(account: ImapAccount, db_url: str, tmp_path: Path) -> None:
+def test_one_failing_mailbox_does_not_stop_the_others(
+    account: ImapAccount, db_url: str, tmp_path: Path
+) -> None:
     account.append("INBOX", make_email())
     broken = mailbox_cfg(account, name="broken", port=free_port())
     app = make_app(db_url, tmp_path, [broken, mailbox_cfg(account)])
@@ -159,7 +167,10 @@ def test_one_failing_mailbox_does_not_stop_the_others(account: ImapAccount, db_u
 
 
 def test_idle_picks_up_new_mail_within_seconds(
-    account: ImapAccount, db_url: str, tmp_path: Path, worker_thread: Callable[[MailboxWorker], threading.Thread]
+    account: ImapAccount,
+    db_url: str,
+    tmp_path: Path,
+    worker_thread: Callable[[MailboxWorker], threading.Thread],
 ) -> None:
     app = make_app(db_url, tmp_path, [mailbox_cfg(account)])
     worker = MailboxWorker(app, app.config.mailboxes[0])
@@ -199,7 +210,7 @@ def _config_file(tmp_path: Path, account: ImapAccount) -> Path:
     path.write_text(
         f"""
 [database]
-url = "sqlite:///{tmp_path / 'daemon.db'}"
+url = "sqlite:///{tmp_path / "daemon.db"}"
 [[mailbox]]
 name = "durham-imap"
 service = "durham"
@@ -211,7 +222,7 @@ username = "{account.user}"
 password_env = "{PASSWORD_ENV}"
 [outbound]
 transport = "maildir"
-path = "{tmp_path / 'outbox'}"
+path = "{tmp_path / "outbox"}"
 [daemon]
 poll_interval = 0.5
 backoff_initial = 0.2
@@ -248,7 +259,9 @@ def test_sigkill_at_any_point_leaves_exactly_one_record_per_message(
     for raw in raws:
         account.append("INBOX", raw)
     config = _config_file(tmp_path, account)
-    crashed = _bot(["--config", str(config), "poll-once"], account, SENDIASS_CRASH_AT=f"{point}:{nth}")
+    crashed = _bot(
+        ["--config", str(config), "poll-once"], account, SENDIASS_CRASH_AT=f"{point}:{nth}"
+    )
     crashed.communicate(timeout=120)
     assert crashed.returncode == -signal.SIGKILL
     app = make_app(f"sqlite:///{tmp_path / 'daemon.db'}", tmp_path, [mailbox_cfg(account)])
@@ -256,7 +269,7 @@ def test_sigkill_at_any_point_leaves_exactly_one_record_per_message(
     unflagged = account.uids("INBOX", ["UNKEYWORD", "$SendiassLogged"])
     assert len(unflagged) == 6
     again = _bot(["--config", str(config), "poll-once"], account)
-    out, err = again.communicate(timeout=120)
+    _, err = again.communicate(timeout=120)
     assert again.returncode == 0, err
     with app.sessions() as s:
         ids = list(s.scalars(select(Message.message_id)))
@@ -274,6 +287,6 @@ def test_daemon_exits_0_on_sigterm_after_logging(account: ImapAccount, tmp_path:
         wait_for(lambda: message_count(app) == 1, timeout=30)
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=60)
+        _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "Traceback" not in err

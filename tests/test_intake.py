@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import App
-from bot.models import Case, CaseEvent, Message, QuarantineItem
 from bot.intake import Item
+from bot.models import Case, CaseEvent, Message, QuarantineItem
 from bot.pipeline.context import Outcome, Source
 from tests.apphelpers import counts, make_app
 from tests.mailfactory import load_corpus, make_email, record_to_eml
@@ -150,7 +150,9 @@ def test_unparseable_bytes_are_quarantined_with_reason_and_cursor_advances(app: 
     assert counts(app)["quarantine"] == 1
 
 
-def test_a_failing_stage_quarantines_and_rolls_back(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_failing_stage_quarantines_and_rolls_back(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A bug in any stage must not lose the message or leave half a case."""
 
     def broken(_inp: object) -> object:
@@ -227,7 +229,9 @@ def test_a_batch_gives_the_same_outcome_as_one_by_one(app: App) -> None:
         assert cursor is not None and cursor.last_uid == 5
 
 
-def test_a_batch_that_fails_falls_back_to_one_at_a_time(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_batch_that_fails_falls_back_to_one_at_a_time(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls = {"n": 0}
     real = app.intake.env.classifier
 

@@ -1,0 +1,525 @@
+"""The rule classifier: spaCy blank English tokenizer + PhraseMatcher/Matcher over rules-as-data.
+
+Reading order for one message:
+
+1. ``split_reply`` separates what the person wrote now from quoted mail, forwarded text and the
+   signature. Rules read the new text (plus forwarded text, which is often what a "Fwd:" note
+   is about) and the subject; quoted text is used only for threading facts (Stage 1 reference,
+   date of the Stage 1 response).
+2. Every rule hit is a :class:`Reason` (rule id, decision, matched span). Negatable rules are
+   cancelled by a preceding "not / never / don't ..." in the same sentence, unless the sentence
+   goes on with "but ..." (hedging: "I don't want to make a formal complaint but ...").
+3. Scores per decision are combined into a kind, flags and a confidence.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import spacy
+from spacy.attrs import IDX, LOWER
+from spacy.language import Language
+from spacy.matcher import Matcher, PhraseMatcher
+from spacy.tokenizer import Tokenizer
+from spacy.tokens import Doc
+
+from classifiers.dates import DateMention, find_dates, format_mention, within_12_months
+from classifiers.quoting import SplitText, split_reply
+from classifiers.rules import Rule, load_rules
+from classifiers.types import Classification, ClassifierInput, Kind, Reason
+
+__all__ = [
+    "LETTER_KINDS",
+    "LOW_CONFIDENCE",
+    "Classifier",
+    "Hit",
+    "needs_triage",
+]
+
+#: Below this confidence the pipeline should send the message to the triage queue.
+LOW_CONFIDENCE = 0.6
+#: Kinds that get an automatic letter (an automated message must never land in one).
+LETTER_KINDS: frozenset[str] = frozenset({"complaint", "stage2_request", "compliment", "comment"})
+
+_REF_RE = re.compile(r"\b(?:IASS|DUR|STA|COV|STO)[-\s/]?\d{4}[-\s/]?\d{3,5}\b", re.IGNORECASE)
+_NEGATORS = frozenset({"not", "n't", "never", "no", "nt", "without", "nothing", "dont", "didnt"})
+_HEDGES = frozenset({"but", "however", "though", "although", "yet"})
+_SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|sv|vs)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
+_LETTER_WORDS = re.compile(
+    r"\b(?:letter|email|e-mail|response|reply|outcome|findings)\b(?:[^.\n]{0,30}?\b(?:of|dated|sent"
+    r"|from))?\s+(?:on\s+)?$",
+    re.IGNORECASE,
+)
+_SINCE = re.compile(r"\b(?:since|ever\s+since|from)\s+(?:\w+\s+){0,4}$", re.IGNORECASE)
+_COMPLAINT_MADE = re.compile(
+    r"\b(?:made|raised|sent|submitted|lodged)\s+(?:my|the|a)\s+(?:original\s+)?complaint\s+"
+    r"(?:in|on)\s+$|\bcomplaint\s+(?:received|dated)\s+(?:on\s+)?$|\bfound\s+out\s+(?:about\s+"
+    r"this\s+|in\s+|on\s+)?$|\bonly\s+(?:realised|realized|found\s+out)\s+(?:\w+\s+){0,3}$",
+    re.IGNORECASE,
+)
+_QUOTED_HEADER_DATE = re.compile(
+    r"^\s*>?\s*(?:On\s+(?P<on>[^\n]{4,80}?)(?:,\s*at\b|\s+at\b|,\s*\d{1,2}:\d{2})|"
+    r"\*?(?:Sent|Date):\*?\s+(?P<sent>[^\n]{4,60}))",
+    re.IGNORECASE | re.MULTILINE,
+)
+_DIMINISHING = (1.0, 0.6, 0.4, 0.3)
+_SENT_END = re.compile(r"[.!?]+[\"')\]]*(?=\s)|\n[ \t]*\n")
+
+
+@dataclass(frozen=True)
+class Hit:
+    rule: Rule
+    start: int  # char offsets in the analysed doc
+    end: int
+    text: str
+    sent: int  # sentence index in the analysed doc
+    tok_start: int
+    tok_end: int
+    hedged: bool = False
+
+
+def needs_triage(c: Classification, threshold: float = LOW_CONFIDENCE) -> bool:
+    """Low confidence or a flag that needs a person: send to the coordinator's triage queue."""
+    return c.confidence < threshold or c.needs_person
+
+
+def _norm(text: str) -> str:
+    # Same length so offsets stay valid: curly quotes to straight.
+    return (
+        text.replace("\u2019", "'")
+        .replace("\u2018", "'")
+        .replace("\u201c", '"')
+        .replace("\u201d", '"')
+    )
+
+
+class Classifier:
+    """Load once (rules, spaCy blank pipeline), then call :meth:`classify` many times."""
+
+    def __init__(
+        self, rules: Sequence[Rule] | None = None, pattern_files: Sequence[Path] | None = None
+    ):
+        self.rules: list[Rule] = list(rules) if rules is not None else load_rules(pattern_files)
+        self.by_id: dict[str, Rule] = {r.id: r for r in self.rules}
+        self.nlp: Language = spacy.blank("en")
+        self._tokenizer: Tokenizer = self.nlp.tokenizer
+        self.phrase_matcher = PhraseMatcher(self.nlp.vocab, attr="LOWER")
+        self.matcher = Matcher(self.nlp.vocab)
+        self.sender_rules = [r for r in self.rules if r.source == "sender"]
+        self.subject_rules = [r for r in self.rules if r.source == "subject"]
+        for rule in self.rules:
+            if rule.phrases:
+                self.phrase_matcher.add(
+                    rule.id, [self.nlp.make_doc(_norm(p)) for p in rule.phrases]
+                )
+            if rule.pattern:
+                self.matcher.add(rule.id, [[dict(t) for t in p] for p in rule.pattern])
+        self._anchors = self._matcher_anchors()
+
+    def _matcher_anchors(self) -> np.ndarray | None:
+        """Hashes of words at least one of which every token pattern needs (its last mandatory
+        LOWER-constrained token). A doc with none of them cannot match: skip the Matcher."""
+        words: set[str] = set()
+        stop = self.nlp.Defaults.stop_words
+        for rule in self.rules:
+            for pat in rule.pattern:
+                options: list[list[str]] = []
+                for tok in pat:
+                    if tok.get("OP") in ("?", "*"):
+                        continue
+                    lower = tok.get("LOWER")
+                    if isinstance(lower, str):
+                        options.append([lower])
+                    elif isinstance(lower, dict) and isinstance(lower.get("IN"), list):
+                        options.append([str(x) for x in lower["IN"]])
+                # The rarest-looking anchor: the word set with the fewest stop words.
+                needed = (
+                    min(options, key=lambda ws: sum(w in stop for w in ws)) if options else None
+                )
+                if needed is None:
+                    return None  # a pattern without a word anchor: always run the Matcher
+                words.update(w.lower() for w in needed)
+        if not words:
+            return None
+        return np.array(sorted(self.nlp.vocab.strings.add(w) for w in words), dtype="uint64")
+
+    # ------------------------------------------------------------------ matching
+    def _doc_hits(self, doc: Doc) -> list[Hit]:
+        # Sentence ids per token from a cheap regex over the text (no sentencizer pass):
+        # a sentence ends after . ! ? followed by space, or at a blank line.
+        text = doc.text
+        ends = np.array([m.end() for m in _SENT_END.finditer(text)], dtype="int64")
+        idx = doc.to_array(IDX).astype("int64")
+        sent_of = np.searchsorted(ends, idx, side="right")
+        raw: list[tuple[int, int, int]] = list(self.phrase_matcher(doc))
+        if self._anchors is None or np.isin(doc.to_array(LOWER), self._anchors).any():
+            raw.extend(self.matcher(doc))
+        hits: list[Hit] = []
+        last_end: dict[str, int] = {}
+        strings = self.nlp.vocab.strings
+        for match_id, start, end in sorted(raw, key=lambda x: (x[1], -x[2])):
+            rid = strings[match_id]
+            rule = self.by_id[rid]
+            # Sorted by start, longest first: drop a hit of the same rule inside an earlier one.
+            if end <= last_end.get(rid, -1):
+                continue
+            last_end[rid] = end
+            sidx = int(sent_of[start])
+            hedged = False
+            if rule.negatable:
+                s0 = int(np.searchsorted(sent_of, sidx, side="left"))
+                s1 = int(np.searchsorted(sent_of, sidx, side="right"))
+                before = [doc[t].lower_ for t in range(max(s0, start - 5), start)]
+                if any(w in _NEGATORS for w in before):
+                    after_end = min(len(doc), max(end + 14, s1))
+                    after = {doc[t].lower_ for t in range(end, after_end)}
+                    if after & _HEDGES:
+                        hedged = True
+                    else:
+                        continue
+            span = doc[start:end]
+            hits.append(
+                Hit(rule, span.start_char, span.end_char, span.text, sidx, start, end, hedged)
+            )
+        return hits
+
+    def rule_fires(self, rule_id: str, text: str) -> bool:
+        """Whether rule ``rule_id`` fires on ``text`` (used by the per-pattern example tests)."""
+        rule = self.by_id[rule_id]
+        if rule.regex is not None:
+            return bool(rule.regex.search(text))
+        doc = self.nlp.make_doc(_norm(text))
+        return any(h.rule.id == rule_id for h in self._doc_hits(doc))
+
+    # ------------------------------------------------------------------ public API
+    def classify(self, inp: ClassifierInput) -> Classification:
+        return self.classify_many([inp])[0]
+
+    def classify_many(
+        self, inputs: Iterable[ClassifierInput], batch_size: int = 64
+    ) -> list[Classification]:
+        items = list(inputs)
+        prepared = [self._prepare(inp) for inp in items]
+        texts = [p[1] for p in prepared]
+        out: list[Classification] = []
+        for (split, text, subj, body_off), doc, inp in zip(
+            prepared, self._tokenizer.pipe(texts, batch_size=batch_size), items, strict=True
+        ):
+            out.append(self._decide(inp, split, text, subj, body_off, doc))
+        return out
+
+    # ------------------------------------------------------------------ internals
+    def _prepare(self, inp: ClassifierInput) -> tuple[SplitText, str, str, int]:
+        split = split_reply(inp.body or "")
+        subject = _SUBJECT_PREFIX.sub("", inp.subject or "").strip()
+        body = split.new
+        if split.forwarded:
+            body = f"{body}\n\n{split.forwarded}" if body else split.forwarded
+        head = f"{subject} .\n\n" if subject else ""
+        return split, _norm(head + body), subject, len(head)
+
+    def _decide(
+        self,
+        inp: ClassifierInput,
+        split: SplitText,
+        text: str,
+        subject: str,
+        body_off: int,
+        doc: Doc,
+    ) -> Classification:
+        reasons: list[Reason] = []
+        new_len = len(split.new)
+
+        def src_of(start: int) -> tuple[str, int]:
+            if start < body_off:
+                return "subject", 0
+            rel = start - body_off
+            if rel < new_len:
+                return "body", body_off
+            return "forwarded", body_off + new_len + 2
+
+        # ---- header / sender / subject regex rules (automated)
+        scores: dict[str, float] = defaultdict(float)
+        fired: dict[str, list[Hit]] = defaultdict(list)
+        if inp.automated_reason:
+            reasons.append(
+                Reason(
+                    "automated.headers", "kind=automated", inp.automated_reason, -1, -1, "headers"
+                )
+            )
+            scores["kind=automated"] += 5.0
+        for rule in self.sender_rules:
+            m = rule.regex.search(inp.from_addr or "") if rule.regex else None
+            if m:
+                scores[rule.decision] += rule.weight
+                reasons.append(
+                    Reason(rule.id, rule.decision, m.group(0), m.start(), m.end(), "sender")
+                )
+        for rule in self.subject_rules:
+            m = rule.regex.search(inp.subject or "") if rule.regex else None
+            if m:
+                scores[rule.decision] += rule.weight
+                reasons.append(
+                    Reason(rule.id, rule.decision, m.group(0), m.start(), m.end(), "subject")
+                )
+
+        hits = self._doc_hits(doc)
+        body_hits: list[Hit] = []
+        distinct: dict[tuple[str, bool], set[str]] = defaultdict(set)
+        target_hits: list[tuple[Hit, str, int]] = []
+        for h in hits:
+            source, base = src_of(h.start)
+            factor = 0.5 if source == "subject" else (0.7 if source == "forwarded" else 1.0)
+            if h.hedged:
+                factor *= 0.7
+            # Distinct cues of one rule add up with diminishing returns; repeats add nothing.
+            key = (h.rule.id, source == "subject")
+            cue = h.text.lower()
+            seen_cues = distinct[key]
+            if cue in seen_cues:
+                bonus = 0.0
+            else:
+                bonus = _DIMINISHING[min(len(seen_cues), len(_DIMINISHING) - 1)]
+                seen_cues.add(cue)
+            scores[h.rule.decision] += h.rule.weight * factor * bonus
+            fired[h.rule.id].append(h)
+            if source != "subject":
+                body_hits.append(h)
+            if h.rule.decision.startswith("target."):
+                target_hits.append((h, source, base))
+                continue
+            decision = h.rule.decision + (" (hedged)" if h.hedged else "")
+            reasons.append(
+                Reason(h.rule.id, decision, h.text, h.start - base, h.end - base, source)
+            )
+
+        kind, confidence, why = self._kind(scores, body_hits, doc)
+        reasons.append(Reason("decision.kind", f"kind={kind}", why, -1, -1, "rules"))
+        result = Classification(kind=kind, confidence=confidence, reasons=reasons)
+
+        if kind != "automated":
+            sg = scores["flag=safeguarding"]
+            result.safeguarding = sg >= 1.0
+        if kind in ("complaint", "stage2_request"):
+            result.about_coordinator = self._about_coordinator(scores, body_hits)
+        if kind == "complaint":
+            result.out_of_scope = self._out_of_scope(scores, body_hits, doc)
+            # Who the complaint is about: shown only for complaints, where it matters.
+            for h, source, base in target_hits:
+                reasons.append(
+                    Reason(h.rule.id, h.rule.decision, h.text, h.start - base, h.end - base, source)
+                )
+            if result.out_of_scope:
+                reasons.append(
+                    Reason(
+                        "decision.out_of_scope",
+                        "flag=out_of_scope",
+                        "complaint is about another organisation",
+                        -1,
+                        -1,
+                        "rules",
+                    )
+                )
+        if result.about_coordinator:
+            reasons.append(
+                Reason(
+                    "decision.about_coordinator",
+                    "flag=about_coordinator",
+                    "complaint names the coordinator/manager as its subject",
+                    -1,
+                    -1,
+                    "rules",
+                )
+            )
+        if kind in ("complaint", "stage2_request"):
+            self._dates(inp, split, result)
+        if kind == "stage2_request":
+            self._stage1(inp, split, result)
+        return result
+
+    # ------------------------------------------------------------------ kind
+    def _kind(self, s: dict[str, float], hits: list[Hit], doc: Doc) -> tuple[Kind, float, str]:
+        auto = s["kind=automated"]
+        if auto >= 1.0:
+            return "automated", round(min(0.99, 0.6 + 0.2 * auto), 3), f"automated score {auto:.2f}"
+
+        process = s["enquiry.process"]
+        intent = s["complaint.intent"]
+        grievance = s["complaint.grievance"]
+        wanted = s["complaint.response_wanted"]
+        soften = s["complaint.soften"]
+        prior = s["stage2.prior"]
+        escalate = s["stage2.escalate"]
+        # "how do I complain about the school?" cancels the bare "complain about".
+        if process:
+            intent = max(0.0, intent - process)
+        complaint = grievance + intent + (wanted if (grievance or intent) else 0.0) - soften
+        if process and grievance < 1.0:
+            complaint -= 0.5 * process
+        stage2 = min(prior, 1.5) + min(escalate, 2.0) if prior and escalate else 0.0
+        if process and stage2:
+            stage2 -= process
+
+        if stage2 >= 1.6 and grievance + prior + escalate - soften > 1.5:
+            margin = stage2 - 1.6
+            return "stage2_request", _conf(margin, 1.0), f"stage2 score {stage2:.2f}"
+        praise = s["kind=compliment"]
+        comment = s["kind=comment"]
+        enquiry = s["kind=enquiry"] + 0.4 + 0.5 * process
+        if complaint >= 1.0:
+            rival = max(praise - 0.5, comment, enquiry - 0.3)
+            return (
+                "complaint",
+                _conf(complaint - max(rival, 1.0) + 0.3, 1.0),
+                (
+                    f"complaint score {complaint:.2f} "
+                    f"(grievance {grievance:.2f}, intent {intent:.2f})"
+                ),
+            )
+        cands: list[tuple[float, Kind]] = [
+            (praise, "compliment"),
+            (comment, "comment"),
+            (enquiry, "enquiry"),
+        ]
+        cands.sort(reverse=True)
+        (top, kind), (second, _) = cands[0], cands[1]
+        # Near-misses on complaint lower confidence in whatever we chose.
+        rival = max(second, complaint)
+        return kind, _conf(top - rival, top), f"{kind} score {top:.2f} vs {rival:.2f}"
+
+    # ------------------------------------------------------------------ flags
+    @staticmethod
+    def _about_coordinator(s: dict[str, float], hits: list[Hit]) -> bool:
+        score = s["coordinator.self_review"]
+        role_sents = {h.sent for h in hits if h.rule.decision == "coordinator.role"}
+        if role_sents:
+            score += 0.5
+            cue_sents = {
+                h.sent
+                for h in hits
+                if h.rule.decision in ("complaint.grievance", "complaint.intent")
+            }
+            if role_sents & cue_sents:
+                score += 0.5
+        return score >= 1.0
+
+    @staticmethod
+    def _out_of_scope(s: dict[str, float], hits: list[Hit], doc: Doc) -> bool:
+        intents = [h for h in hits if h.rule.decision == "complaint.intent" and not h.hedged]
+        targets = [h for h in hits if h.rule.decision in ("target.iass", "target.other_org")]
+        explicit_other = explicit_iass = 0
+        for ih in intents:
+            following = [
+                t
+                for t in targets
+                if t.tok_start >= ih.tok_end
+                and t.tok_start - ih.tok_end <= 12
+                and t.sent == ih.sent
+            ]
+            if following:
+                first = min(following, key=lambda t: t.tok_start)
+                if first.rule.decision == "target.iass":
+                    explicit_iass += 1
+                else:
+                    explicit_other += 1
+        if explicit_other and not explicit_iass:
+            return True
+        if explicit_iass:
+            return False
+        if not intents:
+            return False
+        iass = sum(1 for t in targets if t.rule.decision == "target.iass")
+        other = sum(1 for t in targets if t.rule.decision == "target.other_org")
+        return iass == 0 and other > 0
+
+    # ------------------------------------------------------------------ dates
+    @staticmethod
+    def _dates(inp: ClassifierInput, split: SplitText, result: Classification) -> None:
+        received = inp.received.date()
+        body = split.new
+        mentions = find_dates(body, received)
+        letter_dates: list[DateMention] = []
+        events: list[DateMention] = []
+        for m in mentions:
+            before = body[max(0, m.start - 40) : m.start]
+            if _LETTER_WORDS.search(before):
+                letter_dates.append(m)
+                continue
+            if _COMPLAINT_MADE.search(before):
+                continue
+            if _SINCE.search(before[-30:]):
+                # "waiting since March": the start of an ongoing problem; keep as a fallback.
+                m = DateMention(m.start, m.end, m.text, m.value, m.precision, m.rule, m.rank + 2)
+            events.append(m)
+        if result.kind == "stage2_request" and letter_dates:
+            ld = letter_dates[0]
+            result.stage1_response_date = (
+                format_mention(ld.value, "day") if ld.precision == "day" else None
+            )
+            if result.stage1_response_date:
+                result.reasons.append(
+                    Reason(ld.rule, "stage1_response_date", ld.text, ld.start, ld.end, "body")
+                )
+        if not events:
+            return
+        best = min(events, key=lambda m: (m.rank, m.value))
+        result.event_date = best.iso
+        result.within_12_months = within_12_months(best.iso, received)
+        result.reasons.append(
+            Reason(best.rule, "event_date", best.text, best.start, best.end, "body")
+        )
+
+    @staticmethod
+    def _stage1(inp: ClassifierInput, split: SplitText, result: Classification) -> None:
+        for source, hay in (
+            ("body", split.new),
+            ("subject", inp.subject or ""),
+            ("quoted", split.quoted),
+        ):
+            m = _REF_RE.search(hay)
+            if m:
+                ref = re.sub(r"[\s/]", "-", m.group(0).upper())
+                result.stage1_reference = ref
+                result.reasons.append(
+                    Reason(
+                        "extract.stage1_reference",
+                        "stage1_reference",
+                        m.group(0),
+                        m.start(),
+                        m.end(),
+                        source,
+                    )
+                )
+                break
+        if result.stage1_response_date is None and split.quoted:
+            received = inp.received.date()
+            for hm in _QUOTED_HEADER_DATE.finditer(split.quoted):
+                line_end = split.quoted.find("\n", hm.start())
+                line = split.quoted[hm.start() : line_end if line_end >= 0 else len(split.quoted)]
+                raw = hm.group("on") or hm.group("sent") or ""
+                found = [d for d in find_dates(raw, received) if d.precision == "day"]
+                if found:
+                    result.stage1_response_date = found[0].value.isoformat()
+                    result.reasons.append(
+                        Reason(
+                            "extract.quoted_header_date",
+                            "stage1_response_date",
+                            line.strip()[:120],
+                            hm.start(),
+                            hm.start() + len(line),
+                            "quoted",
+                        )
+                    )
+                    break
+
+
+def _conf(margin: float, scale: float) -> float:
+    """Map a score margin to 0.5..0.99."""
+    value = 0.5 + 0.49 * math.tanh(max(margin, 0.0) / max(scale, 0.5) * 1.2)
+    return round(min(0.99, max(0.3, value)), 3)

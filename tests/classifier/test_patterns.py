@@ -1,0 +1,83 @@
+"""Every rule in classifiers/patterns/*.jsonl fires on its positive examples and not on its
+negative ones; the loader rejects malformed pattern files with a clear message."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from classifiers import Classifier, PatternError
+from classifiers.rules import load_rules
+
+RULES = load_rules()
+
+
+def test_every_rule_has_examples() -> None:
+    assert RULES
+    for rule in RULES:
+        assert rule.pos_examples, rule.id
+        assert rule.neg_examples, rule.id
+
+
+def test_ids_unique() -> None:
+    ids = [r.id for r in RULES]
+    assert len(ids) == len(set(ids))
+
+
+@pytest.mark.parametrize("rule_id", [r.id for r in RULES])
+def test_rule_examples(classifier: Classifier, rule_id: str) -> None:
+    rule = classifier.by_id[rule_id]
+    for text in rule.pos_examples:
+        assert classifier.rule_fires(rule_id, text), f"{rule_id} should fire on {text!r}"
+    for text in rule.neg_examples:
+        assert not classifier.rule_fires(rule_id, text), f"{rule_id} should not fire on {text!r}"
+
+
+def _write(tmp_path: Path, *objs: object) -> Path:
+    path = tmp_path / "x.jsonl"
+    path.write_text("\n".join(json.dumps(o) for o in objs) + "\n", encoding="utf-8")
+    return path
+
+
+GOOD = {
+    "id": "test.rule",
+    "decision": "kind=comment",
+    "weight": 1,
+    "phrases": ["an idea"],
+    "examples": {"pos": ["just an idea"], "neg": ["no"]},
+}
+
+
+def test_loader_accepts_good(tmp_path: Path) -> None:
+    assert [r.id for r in load_rules([_write(tmp_path, GOOD)])] == ["test.rule"]
+
+
+@pytest.mark.parametrize(
+    ("obj", "message"),
+    [
+        ({**GOOD, "colour": "red"}, "unknown field(s) colour"),
+        ({**GOOD, "decision": "kind=spam"}, "unknown decision"),
+        ({**GOOD, "weight": 0}, "weight must be a positive number"),
+        ({k: v for k, v in GOOD.items() if k != "phrases"}, "needs phrases, pattern or regex"),
+        ({**GOOD, "examples": {"pos": ["x"], "neg": []}}, "at least one"),
+        ({**GOOD, "id": "NoDot"}, "must look like"),
+    ],
+)
+def test_loader_rejects(tmp_path: Path, obj: dict[str, object], message: str) -> None:
+    with pytest.raises(PatternError, match=r"x\.jsonl:1") as err:
+        load_rules([_write(tmp_path, obj)])
+    assert message in str(err.value)
+
+
+def test_loader_rejects_duplicate_ids(tmp_path: Path) -> None:
+    with pytest.raises(PatternError, match=r"x\.jsonl:2.*duplicate id 'test.rule'"):
+        load_rules([_write(tmp_path, GOOD, GOOD)])
+
+
+def test_loader_rejects_bad_json(tmp_path: Path) -> None:
+    path = tmp_path / "x.jsonl"
+    path.write_text('{"id": \n', encoding="utf-8")
+    with pytest.raises(PatternError, match=r"x\.jsonl:1: invalid JSON"):
+        load_rules([path])
