@@ -6,7 +6,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -16,13 +15,11 @@ from bot.config import Config, load_config
 from bot.deadlines import intake_deadlines
 from bot.intake import Intake
 from bot.letters.render import renderer_for
+from bot.letters.sender import Sender, make_transport
 from bot.models import Message, QuarantineItem
 from bot.pipeline.stages import StageEnv, utcnow
 from bot.services import Service, load_services
 from classifiers import classify
-
-if TYPE_CHECKING:
-    from bot.letters.sender import Sender
 
 
 @dataclass
@@ -57,8 +54,6 @@ class App:
 
     def make_sender(self) -> Sender:
         """The outbox sender for the configured transport, on the intake's clock."""
-        from bot.letters.sender import Sender, make_transport
-
         return Sender(
             self.sessions, self.services, make_transport(self.config.outbound), self.intake.clock
         )

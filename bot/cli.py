@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "bot.commands.intake",
     "bot.commands.classify",
     "bot.commands.deadlines",
+    "bot.commands.letters",
 )
 
 

@@ -217,14 +217,19 @@ def poll_all_once(app: App) -> tuple[list[PollStats], list[str]]:
 
 
 def run_daemon(app: App, stop: threading.Event) -> None:
-    threads = []
+    # Letters leave from their own thread (a slow or absent SMTP server never holds up
+    # intake); each commit wakes it, so a letter goes within the poll cycle that logged it.
+    sender = app.make_sender()
+    threads = [threading.Thread(target=sender.run, args=(stop,), name="sender", daemon=True)]
+    threads[0].start()
     for cfg in app.config.mailboxes:
-        worker = MailboxWorker(app, cfg, stop)
+        worker = MailboxWorker(app, cfg, stop, on_commit=sender.wake.set)
         t = threading.Thread(target=worker.run, name=f"mailbox-{cfg.name}", daemon=True)
         t.start()
         threads.append(t)
-    log.info("watching %d mailbox(es)", len(threads))
+    log.info("watching %d mailbox(es)", len(threads) - 1)
     while not stop.is_set():
         stop.wait(1.0)
+    sender.wake.set()
     for t in threads:
         t.join(timeout=60)

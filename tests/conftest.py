@@ -85,3 +85,20 @@ def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
     if postgres_server.running:
         with contextlib.suppress(Exception):  # not the test's fault; the cluster is throwaway
             postgres_server.drop_database(url.rsplit("/", 1)[1])
+
+
+from tests.smtpsink import SmtpSink  # noqa: E402
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpSink]:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 at a free port, recording every envelope
+    with its raw bytes (``.messages()``, ``.data_transactions``); ``stop()``/``start()`` to
+    take it down and bring it back on the same port."""
+    from tests.servers import free_port
+
+    sink = SmtpSink(free_port()).start()
+    try:
+        yield sink
+    finally:
+        sink.stop()

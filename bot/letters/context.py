@@ -1,0 +1,178 @@
+"""What a letter may say about a case: facts from the case log, never the message text.
+
+Data minimisation: a letter greets the sender by their own name and quotes neither the
+complaint nor its subject line (which often names the child). Dates are written the way a
+letter would: "Friday 27 November 2026".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from bot.letters.mime import greeting_name
+from bot.models import Case
+from bot.services import Contact, Service
+from bot.workdays import to_london
+
+
+def long_date(d: date | None) -> str | None:
+    """``Friday 27 November 2026``."""
+    if d is None:
+        return None
+    return f"{d:%A} {d.day} {d:%B %Y}"
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """The parts of a case a letter may use."""
+
+    reference: str
+    sender_name: str
+    sender_addr: str
+    received_at: datetime
+    kind: str
+    stage: int
+    respond_by: date | None
+    about_coordinator: bool = False
+
+    @classmethod
+    def of(cls, case: Case) -> CaseFacts:
+        return cls(
+            reference=case.reference,
+            sender_name=case.sender_name,
+            sender_addr=case.sender_addr,
+            received_at=case.received_at,
+            kind=case.kind,
+            stage=case.stage,
+            respond_by=case.respond_by,
+            about_coordinator=bool((case.flags or {}).get("about_coordinator")),
+        )
+
+
+def _contact(c: Contact) -> dict[str, str]:
+    return c.to_json()
+
+
+def _ombudsman(service: Service) -> dict[str, Any]:
+    o = service.ombudsman
+    return {
+        "name": o.name,
+        "phone": o.phone,
+        "web": o.web,
+        "address": o.address,
+        "time_limit_months": o.time_limit_months,
+    }
+
+
+def next_step(service: Service, stage_no: int) -> dict[str, Any]:
+    """How to take the complaint further after ``stage_no``: the next stage, or the Ombudsman."""
+    stage = service.stage(stage_no)
+    nsr = stage.next_stage_request
+    if stage.final or nsr is None:
+        return {"kind": "ombudsman", "ombudsman": _ombudsman(service)}
+    return {
+        "kind": "next_stage",
+        "number": nsr.to_stage,
+        "name": service.stage(nsr.to_stage).name,
+        "method": nsr.method,
+        "within": nsr.within.describe() if nsr.within is not None else None,
+    }
+
+
+def handler_for(service: Service, facts: CaseFacts) -> Contact:
+    """Who handles the case: the stage's handler, or for a complaint about the coordinator
+    that still sits at the first stage, the next stage's handler (never the coordinator)."""
+    stage = service.stage(facts.stage)
+    first = service.first_stage
+    if (
+        facts.about_coordinator
+        and stage.number == first.number
+        and first.next_stage_request is not None
+    ):
+        return service.stage(first.next_stage_request.to_stage).handler
+    return stage.handler
+
+
+def base_context(service: Service, facts: CaseFacts) -> dict[str, Any]:
+    received = to_london(facts.received_at, service.tz).date()
+    return {
+        "service": {
+            "key": service.key,
+            "name": service.name,
+            "contact": _contact(service.contact),
+            "privacy_notice_url": service.privacy_notice_url,
+        },
+        "reference": facts.reference,
+        "recipient_name": greeting_name(facts.sender_name, facts.sender_addr),
+        "received_on": long_date(received),
+    }
+
+
+def _stage(service: Service, facts: CaseFacts) -> dict[str, Any]:
+    stage = service.stage(facts.stage)
+    return {
+        "number": stage.number,
+        "name": stage.name,
+        "final": stage.final,
+        "handler": _contact(handler_for(service, facts)),
+    }
+
+
+def letter_context(
+    service: Service, purpose: str, facts: CaseFacts, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The template variables for ``purpose``. ``extra`` holds what a person decided
+    (``new_date``, ``reason``, ``response_date``, ``outcome_summary``, ``next_stage_request_by``);
+    dates in it may be ``date`` objects and are written out here."""
+    extra = dict(extra or {})
+    ctx = base_context(service, facts)
+    if purpose in ("complaint_ack", "next_stage_ack"):
+        ctx["stage"] = _stage(service, facts)
+        ctx["respond_by"] = long_date(facts.respond_by)
+        ctx["next_step"] = next_step(service, facts.stage)
+        ctx["about_coordinator"] = facts.about_coordinator
+    elif purpose == "extension_notice":
+        ctx["stage"] = _stage(service, facts)
+        ctx["previous_date"] = long_date(extra.get("previous_date") or facts.respond_by)
+        ctx["new_date"] = long_date(extra["new_date"])
+        ctx["reason"] = str(extra["reason"])
+    elif purpose in ("stage_response", "final_stage"):
+        ctx["stage"] = _stage(service, facts)
+        ctx["response_date"] = long_date(extra["response_date"])
+        ctx["outcome_summary"] = str(
+            extra.get("outcome_summary") or "[Outcome summary: to be written before sending]"
+        )
+        ctx["next_step"] = next_step(service, facts.stage)
+        ctx["next_stage_request_by"] = long_date(extra.get("next_stage_request_by"))
+        ctx["ombudsman"] = _ombudsman(service)
+    elif purpose == "safeguarding_alert":
+        ctx["kind"] = facts.kind.replace("_", " ")
+        ctx["coordinator_email"] = service.coordinator_email
+    return ctx
+
+
+def sample_facts(service: Service) -> CaseFacts:
+    """Fictional facts for the start-up check and the golden files."""
+    return CaseFacts(
+        reference=f"{service.reference_prefix}-2026-0007",
+        sender_name="Alex Parent",
+        sender_addr="alex.parent@example.org",
+        received_at=datetime(2026, 11, 2, 10, 30, tzinfo=UTC),
+        kind="complaint",
+        stage=service.first_stage.number,
+        respond_by=date(2026, 11, 30),
+    )
+
+
+def sample_extra(purpose: str) -> dict[str, Any]:
+    if purpose == "extension_notice":
+        return {"new_date": date(2026, 12, 14), "reason": "we are waiting to speak to a colleague"}
+    if purpose in ("stage_response", "final_stage"):
+        return {
+            "response_date": date(2026, 11, 27),
+            "outcome_summary": "We have looked into each point you raised.",
+            "next_stage_request_by": date(2026, 12, 29),
+        }
+    return {}

@@ -1,0 +1,161 @@
+"""Jinja2 letter templates: ``templates/letters/<purpose>.{subject.txt,txt,html}``.
+
+A service may override any of them (and the shared ``_*.txt``/``_*.html`` pieces) with a file
+of the same name in ``templates/letters/<service>/``. HTML is autoescaped; an undefined
+variable is an error (``StrictUndefined``). :meth:`LetterRenderer.check` renders every letter
+for every service with sample data at start-up, so a broken template stops the program with
+a one-line error naming the file and line instead of failing on a parent's letter later.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from functools import lru_cache
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from jinja2 import (
+    Environment,
+    FileSystemLoader,
+    StrictUndefined,
+    TemplateError,
+    TemplateSyntaxError,
+    select_autoescape,
+)
+
+from bot import ROOT
+from bot.errors import ConfigError
+from bot.letters import PURPOSES
+from bot.letters.context import CaseFacts, letter_context, sample_extra, sample_facts
+from bot.letters.mime import clean_text
+from bot.services import Service
+
+TEMPLATE_DIR = ROOT / "templates" / "letters"
+PARTS: tuple[str, ...] = ("subject.txt", "txt", "html")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str  # one line, without the case reference
+    text: str
+    html: str
+
+
+def _tidy_text(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip().splitlines()]
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"
+
+
+class LetterRenderer:
+    def __init__(self, directory: Path = TEMPLATE_DIR) -> None:
+        self.directory = Path(directory)
+        self._envs: dict[str, Environment] = {}
+        self._checked: set[str] = set()
+        self._lock = threading.Lock()
+
+    def env(self, service_key: str) -> Environment:
+        with self._lock:
+            env = self._envs.get(service_key)
+            if env is None:
+                paths = [self.directory]
+                override = self.directory / service_key
+                if override.is_dir():
+                    paths.insert(0, override)
+                env = Environment(
+                    loader=FileSystemLoader([str(p) for p in paths]),
+                    undefined=StrictUndefined,
+                    autoescape=select_autoescape(enabled_extensions=("html",), default=False),
+                    trim_blocks=True,
+                    lstrip_blocks=True,
+                    keep_trailing_newline=True,
+                )
+                self._envs[service_key] = env
+            return env
+
+    def template_file(self, service_key: str, name: str) -> Path:
+        """The file that ``name`` resolves to for ``service_key``."""
+        override = self.directory / service_key / name
+        return override if override.is_file() else self.directory / name
+
+    def render(self, service_key: str, purpose: str, context: Mapping[str, Any]) -> Rendered:
+        """Subject, text and HTML of ``purpose``; :class:`ConfigError` naming the file if a
+        template is missing or broken."""
+        env = self.env(service_key)
+        out: dict[str, str] = {}
+        for part in PARTS:
+            name = f"{purpose}.{part}"
+            try:
+                out[part] = env.get_template(name).render(context)
+            except TemplateError as exc:
+                raise self._error(service_key, name, exc) from None
+        return Rendered(
+            subject=clean_text(out["subject.txt"], 250),
+            text=_tidy_text(out["txt"]),
+            html=out["html"].strip() + "\n",
+        )
+
+    def _error(self, service_key: str, name: str, exc: TemplateError) -> ConfigError:
+        path, line = str(self.template_file(service_key, name)), None
+        if isinstance(exc, TemplateSyntaxError):
+            path, line = exc.filename or path, exc.lineno
+        else:
+            where = _innermost_template_frame(exc.__traceback__, self.directory)
+            if where is not None:
+                path, line = where
+        message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+        if type(exc).__name__ == "TemplateNotFound":
+            message = f"template not found: {message}"
+        return ConfigError(path, f"line {line}" if line else "template", message)
+
+    def check(self, services: Iterable[Service]) -> int:
+        """Render every letter for every service with sample data; the number rendered."""
+        count = 0
+        for service in services:
+            if service.key in self._checked:
+                continue
+            for purpose in PURPOSES:
+                facts = _sample_for(service, purpose)
+                self.render(
+                    service.key,
+                    purpose,
+                    letter_context(service, purpose, facts, sample_extra(purpose)),
+                )
+                count += 1
+            self._checked.add(service.key)
+        return count
+
+
+def _sample_for(service: Service, purpose: str) -> CaseFacts:
+    facts = sample_facts(service)
+    if purpose == "next_stage_ack":
+        nsr = service.first_stage.next_stage_request
+        stage = nsr.to_stage if nsr is not None else service.first_stage.number
+        return replace(facts, kind="stage2_request", stage=stage)
+    if purpose == "final_stage":
+        return replace(facts, stage=service.final_stage.number)
+    if purpose == "compliment_thanks":
+        return replace(facts, kind="compliment")
+    if purpose == "comment_thanks":
+        return replace(facts, kind="comment")
+    return facts
+
+
+def _innermost_template_frame(tb: TracebackType | None, directory: Path) -> tuple[str, int] | None:
+    found = None
+    root = str(directory.resolve())
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.startswith(root) or filename.startswith(str(directory)):
+            found = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
+
+
+@lru_cache(maxsize=8)
+def renderer_for(directory: Path = TEMPLATE_DIR) -> LetterRenderer:
+    """One renderer (compiled templates, start-up check done) per template folder."""
+    return LetterRenderer(directory)

@@ -1,0 +1,449 @@
+"""Draining the outbox: one thread sends what intake committed, over SMTP or into a folder.
+
+States of an outbox row::
+
+    held --approve--> pending --claim--> sending --accepted--> sent
+      |                  ^                  |
+      +--discard-->      +----deferred------+ (next_attempt_at, backoff; failed after
+      discarded                             |  MAX_ATTEMPTS or when refused for good)
+                                            +--refused--> failed --approve--> pending
+
+Claiming is a compare-and-set UPDATE (status and previous token must still match), which
+sets an attempt token naming this host, process and attempt, and commits before anything is
+sent: two senders never send the same row at once. A row left in ``sending`` by a process
+that died (same host and the process is gone, or the claim is older than the lease) is
+claimed again and re-sent **with the same Message-ID**, which was fixed when the row was
+written.
+
+Trade-off: at least once. A crash after the server accepted the message but before the row
+was marked ``sent`` sends it a second time after restart; the copies carry one Message-ID,
+so the receiving side (and mail clients) can recognise the duplicate. The other choice, at
+most once, could lose an acknowledgement the procedure requires. The folder transport is
+exactly once: its file name derives from the Message-ID and is created atomically, so a
+repeat finds it already there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import smtplib
+import socket
+import ssl
+import threading
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any, Protocol
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import OutboundConfig
+from bot.errors import UserError
+from bot.faults import crash_point
+from bot.letters import ACKNOWLEDGEMENTS
+from bot.letters.mime import build_message
+from bot.letters.outbox import add_event
+from bot.models import Case, OutboxLetter
+from bot.services import Service
+
+log = logging.getLogger(__name__)
+
+#: A claim older than this is taken to be abandoned, whoever holds it.
+LEASE_SECONDS = 600.0
+BACKOFF_INITIAL = 15.0
+BACKOFF_MAX = 1800.0
+#: After this many attempts a letter is marked failed, for a person to look at (about a day).
+MAX_ATTEMPTS = 48
+#: How long the sender sleeps when nothing wakes it (approvals made from the command line).
+IDLE_WAIT = 5.0
+SMTP_TIMEOUT = 30.0
+
+
+class TransportDown(Exception):
+    """The server cannot be reached or refuses us (connection, TLS, login): try later."""
+
+
+class Deferred(Exception):
+    """This letter was not accepted this time (a 4xx reply): try it later."""
+
+
+class Refused(Exception):
+    """This letter was refused for good (a 5xx reply to its sender, recipient or content)."""
+
+
+class Transport(Protocol):
+    def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SmtpTransport:
+    """SMTP submission with implicit TLS, STARTTLS or (on the same host only) plain; the
+    connection is kept for one pass over the outbox."""
+
+    def __init__(self, cfg: OutboundConfig, timeout: float = SMTP_TIMEOUT) -> None:
+        self.cfg = cfg
+        self.timeout = timeout
+        self._smtp: smtplib.SMTP | None = None
+
+    def _context(self) -> ssl.SSLContext:
+        cafile = str(self.cfg.cafile) if self.cfg.cafile else None
+        return ssl.create_default_context(cafile=cafile)
+
+    def _connect(self) -> smtplib.SMTP:
+        cfg = self.cfg
+        smtp: smtplib.SMTP | None = None
+        try:
+            if cfg.tls == "ssl":
+                smtp = smtplib.SMTP_SSL(
+                    cfg.host, cfg.port, timeout=self.timeout, context=self._context()
+                )
+            else:
+                smtp = smtplib.SMTP(cfg.host, cfg.port, timeout=self.timeout)
+            smtp.ehlo()
+            if cfg.tls == "starttls":
+                smtp.starttls(context=self._context())
+                smtp.ehlo()
+            password = cfg.password.resolve()
+            if cfg.username and password is not None:
+                smtp.login(cfg.username, password)
+            return smtp
+        except (OSError, smtplib.SMTPException) as exc:
+            if smtp is not None:
+                with contextlib.suppress(OSError):
+                    smtp.close()
+            raise TransportDown(f"{cfg.host}:{cfg.port}: {type(exc).__name__}: {exc}") from exc
+
+    def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> None:
+        if self._smtp is None:
+            self._smtp = self._connect()
+        try:
+            self._smtp.send_message(msg, from_addr=sender, to_addrs=recipients)
+        except smtplib.SMTPRecipientsRefused as exc:
+            codes = [code for code, _ in exc.recipients.values()]
+            detail = "; ".join(f"{r}: {c} {m!r}" for r, (c, m) in exc.recipients.items())
+            if codes and all(c >= 500 for c in codes):
+                raise Refused(f"recipient refused: {detail}") from exc
+            raise Deferred(f"recipient deferred: {detail}") from exc
+        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
+            text = f"{type(exc).__name__}: {exc.smtp_code} {exc.smtp_error!r}"
+            if exc.smtp_code >= 500:
+                raise Refused(text) from exc
+            raise Deferred(text) from exc
+        except (OSError, smtplib.SMTPException) as exc:
+            self.close()
+            raise TransportDown(f"{type(exc).__name__}: {exc}") from exc
+
+    def close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            try:
+                smtp.quit()
+            except (OSError, smtplib.SMTPException):
+                smtp.close()
+
+
+class FolderTransport:
+    """One ``.eml`` file per letter in a folder (the embedded default's "maildir" outbound).
+
+    The name is derived from the Message-ID and the file is linked into place atomically,
+    so sending the same letter again leaves the one file there is."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+
+    def file_for(self, message_id: str) -> Path:
+        digest = hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:32]
+        return self.path / f"{digest}.eml"
+
+    def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> None:
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+            final = self.file_for(str(msg["Message-ID"]))
+            if final.exists():
+                return
+            tmp = self.path / f".{final.stem}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
+            with open(tmp, "wb") as fh:
+                fh.write(msg.as_bytes())
+                fh.flush()
+                os.fsync(fh.fileno())
+            try:
+                os.link(tmp, final)
+            except FileExistsError:
+                pass
+            finally:
+                tmp.unlink()
+        except OSError as exc:
+            raise TransportDown(f"{self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        return None
+
+
+def make_transport(cfg: OutboundConfig) -> Transport:
+    if cfg.transport == "smtp":
+        return SmtpTransport(cfg)
+    assert cfg.path is not None
+    return FolderTransport(cfg.path)
+
+
+@dataclass
+class SendStats:
+    sent: int = 0
+    deferred: int = 0
+    failed: int = 0
+
+    def __str__(self) -> str:
+        return f"letters: sent {self.sent}, deferred {self.deferred}, failed {self.failed}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Sender:
+    """Drains the outbox; :meth:`run` in its own thread, woken by :attr:`wake`."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        services: Mapping[str, Service],
+        transport: Transport,
+        clock: Callable[[], datetime],
+        *,
+        lease_seconds: float = LEASE_SECONDS,
+        backoff_initial: float = BACKOFF_INITIAL,
+        backoff_max: float = BACKOFF_MAX,
+        max_attempts: int = MAX_ATTEMPTS,
+        idle_wait: float = IDLE_WAIT,
+    ) -> None:
+        self.sessions = sessions
+        self.services = services
+        self.transport = transport
+        self.clock = clock
+        self.lease = timedelta(seconds=lease_seconds)
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.max_attempts = max_attempts
+        self.idle_wait = idle_wait
+        self.wake = threading.Event()
+        self.host = socket.gethostname()
+        self.instance = f"{self.host}|{os.getpid()}|{uuid.uuid4().hex[:12]}"
+        self._attempt = 0
+        self._paused_until: datetime | None = None
+        self._down_count = 0
+
+    # ---------------------------------------------------------------------- claims
+
+    def _backoff(self, n: int) -> timedelta:
+        seconds = min(self.backoff_initial * 2 ** max(n - 1, 0), self.backoff_max)
+        return timedelta(seconds=seconds)
+
+    def _abandoned(self, token: str | None, claimed_at: datetime | None, now: datetime) -> bool:
+        """A ``sending`` row whose claim no live sender holds."""
+        if token is None or claimed_at is None or claimed_at < now - self.lease:
+            return True
+        if token.startswith(self.instance + "|"):
+            return True  # ours, but we are not sending it now: an earlier attempt broke off
+        host, _, rest = token.partition("|")
+        pid = rest.partition("|")[0]
+        return host == self.host and pid.isdigit() and not _pid_alive(int(pid))
+
+    def _claim_next(self, now: datetime, skip: set[int]) -> tuple[int, str] | None:
+        L = OutboxLetter
+        with self.sessions() as s:
+            rows = s.execute(
+                select(L.id, L.status, L.attempt_token, L.claimed_at)
+                .where(
+                    or_(
+                        and_(
+                            L.status == "pending",
+                            or_(L.next_attempt_at.is_(None), L.next_attempt_at <= now),
+                        ),
+                        L.status == "sending",
+                    ),
+                    L.id.not_in(skip) if skip else L.id.is_not(None),
+                )
+                .order_by(L.id)
+                .limit(50)
+            ).all()
+        for row in rows:
+            if row.status == "sending" and not self._abandoned(
+                row.attempt_token, row.claimed_at, now
+            ):
+                continue
+            self._attempt += 1
+            token = f"{self.instance}|{self._attempt}"
+            same_token = (
+                L.attempt_token.is_(None)
+                if row.attempt_token is None
+                else L.attempt_token == row.attempt_token
+            )
+            with self.sessions.begin() as s:
+                claimed = s.execute(
+                    update(L)
+                    .where(L.id == row.id, L.status == row.status, same_token)
+                    .values(
+                        status="sending",
+                        attempt_token=token,
+                        claimed_at=now,
+                        attempts=L.attempts + 1,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            if getattr(claimed, "rowcount", 0) == 1:
+                if row.status == "sending":
+                    log.warning("letter %d: taking over an abandoned send; same Message-ID", row.id)
+                return row.id, token
+        return None
+
+    def _finish(self, letter_id: int, token: str, **values: Any) -> OutboxLetter | None:
+        """Record the attempt's result, if the claim is still ours."""
+        L = OutboxLetter
+        with self.sessions.begin() as s:
+            done = s.execute(
+                update(L)
+                .where(L.id == letter_id, L.attempt_token == token)
+                .values(**values)
+                .execution_options(synchronize_session=False)
+            )
+            if getattr(done, "rowcount", 0) != 1:
+                log.warning("letter %d: claim lost before the result was recorded", letter_id)
+                return None
+            letter = s.get(L, letter_id)
+            assert letter is not None
+            if values.get("status") == "sent" and letter.case_id is not None:
+                case = s.get(Case, letter.case_id)
+                assert case is not None
+                add_event(
+                    s,
+                    case,
+                    values["sent_at"],
+                    "letter_sent",
+                    {
+                        "purpose": letter.purpose,
+                        "outbox_id": letter.id,
+                        "message_id": letter.message_id,
+                        "acknowledgement": letter.purpose in ACKNOWLEDGEMENTS,
+                        "attempts": letter.attempts,
+                    },
+                )
+            return letter
+
+    # ----------------------------------------------------------------------- sends
+
+    def _send_one(self, letter_id: int, token: str, stats: SendStats) -> bool:
+        """Send one claimed letter; False when the transport is down (stop this pass)."""
+        now = self.clock()
+        with self.sessions() as s:
+            letter = s.get(OutboxLetter, letter_id)
+            assert letter is not None
+            service = self.services.get(letter.service or "")
+            attempts, sender, to = letter.attempts, letter.from_addr, letter.to_addr
+            try:
+                msg: EmailMessage | None = build_message(
+                    letter, service.name if service else "", now
+                )
+                problem = ""
+            except ValueError as exc:
+                msg, problem = None, f"cannot build the message: {exc}"
+        if msg is None:
+            self._fail(letter_id, token, problem, stats)
+            return True
+        crash_point("before-send")
+        try:
+            self.transport.send(msg, sender, [to])
+        except (TransportDown, UserError) as exc:  # UserError: e.g. password_env not set
+            self._defer(letter_id, token, attempts, str(exc), stats)
+            self._paused_until = now + self._backoff(self._down_count + 1)
+            self._down_count += 1
+            log.warning("outbound transport down: %s; pausing letters", exc)
+            return False
+        except Deferred as exc:
+            self._defer(letter_id, token, attempts, str(exc), stats)
+            return True
+        except Refused as exc:
+            self._fail(letter_id, token, str(exc), stats)
+            return True
+        crash_point("after-send")
+        self._down_count = 0
+        self._paused_until = None
+        sent = self._finish(
+            letter_id,
+            token,
+            status="sent",
+            sent_at=self.clock(),
+            last_error=None,
+            next_attempt_at=None,
+        )
+        if sent is not None:
+            stats.sent += 1
+            log.info("letter %d (%s) sent", letter_id, sent.purpose)
+        return True
+
+    def _defer(
+        self, letter_id: int, token: str, attempts: int, error: str, stats: SendStats
+    ) -> None:
+        if attempts >= self.max_attempts:
+            self._fail(letter_id, token, f"gave up after {attempts} attempts: {error}", stats)
+            return
+        self._finish(
+            letter_id,
+            token,
+            status="pending",
+            last_error=error[:2000],
+            next_attempt_at=self.clock() + self._backoff(attempts),
+        )
+        stats.deferred += 1
+        log.info("letter %d deferred (attempt %d): %s", letter_id, attempts, error)
+
+    def _fail(self, letter_id: int, token: str, error: str, stats: SendStats) -> None:
+        self._finish(letter_id, token, status="failed", last_error=error[:2000])
+        stats.failed += 1
+        log.warning("letter %d failed: %s", letter_id, error)
+
+    def drain_once(self) -> SendStats:
+        """Send every letter that is due now (unless the transport is paused)."""
+        stats = SendStats()
+        now = self.clock()
+        if self._paused_until is not None and now < self._paused_until:
+            return stats
+        tried: set[int] = set()
+        try:
+            while True:
+                claim = self._claim_next(now, tried)
+                if claim is None:
+                    break
+                tried.add(claim[0])
+                if not self._send_one(*claim, stats):
+                    break
+        finally:
+            self.transport.close()
+        return stats
+
+    def run(self, stop: threading.Event) -> None:
+        """Drain, then sleep until woken (a commit, shutdown) or :attr:`idle_wait` passes."""
+        while not stop.is_set():
+            self.wake.clear()
+            try:
+                stats = self.drain_once()
+                if stats.sent or stats.deferred or stats.failed:
+                    log.info("%s", stats)
+            except Exception as exc:  # the database may be away; try again later
+                log.warning("letters: %s: %s", type(exc).__name__, exc)
+            if stop.is_set():
+                break
+            self.wake.wait(self.idle_wait)
