@@ -171,6 +171,7 @@ def run_demo(args: argparse.Namespace) -> int:
         print(stats)
     for err in errors:
         print(f"mailbox failed: {err}")
+    print(app.make_sender().drain_once())
     print()
     print_queue(app)
     return 1 if errors else 0
@@ -205,9 +206,10 @@ def print_queue(app: object) -> None:
         )
     print()
     if letters:
-        print("Letters:")
+        print("Letters (held ones wait for a coordinator: sendiass-bot letters list):")
         for letter in letters:
-            print(f"  {letter.purpose:<28} {letter.status:<8} to {letter.to_addr}")
+            reason = f"  ({letter.hold_reason})" if letter.status == "held" else ""
+            print(f"  {letter.purpose:<20} {letter.status:<8} to {letter.to_addr}{reason}")
     else:
-        print("Letters: none yet (automatic letters are not enabled in this version)")
-    print(f"\nDatabase: {app.engine.url}; outbox folder: {app.config.outbound.path}")
+        print("Letters: none")
+    print(f"\nDatabase: {app.engine.url}; letters written to: {app.config.outbound.path}/")

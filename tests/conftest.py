@@ -27,6 +27,7 @@ from tests.servers import (  # noqa: E402
     PostgresServer,
     cleanup_stale,
 )
+from tests.smtpsink import SmtpSink  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -85,9 +86,6 @@ def pg_url(postgres_server: PostgresServer) -> Iterator[str]:
     if postgres_server.running:
         with contextlib.suppress(Exception):  # not the test's fault; the cluster is throwaway
             postgres_server.drop_database(url.rsplit("/", 1)[1])
-
-
-from tests.smtpsink import SmtpSink  # noqa: E402
 
 
 @pytest.fixture

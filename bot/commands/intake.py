@@ -290,11 +290,14 @@ def cmd_quarantine_retry(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     from bot.config import load_config
+    from bot.letters.render import renderer_for
     from bot.services import load_services
 
     services = load_services()
     config = load_config(args.config, known_services=set(services))
+    templates = renderer_for().check(services.values())
     print(f"configuration OK: {config.origin}")
+    print(f"  letter templates: {templates} rendered with sample data")
     print(f"  services: {', '.join(sorted(services))}")
     for mb in config.mailboxes:
         where = f"{mb.host}:{mb.port}/{mb.folder}" if mb.source == "imap" else str(mb.path)
