@@ -180,6 +180,13 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
     assert "DUR-" in proc.stdout and "STO-" in proc.stdout
     # Twelve emails in, three of them automated: nine cases.
     assert "of 9 cases need a person" in proc.stdout
+    queue = proc.stdout.split("Triage queue")[1].splitlines()
+    assert "safeguarding" in queue[2]  # the first row: a child at risk comes first
+    letters = list((tmp_path / "var" / "outbox").glob("*.eml"))
+    assert letters
+    recipients = " ".join(p.read_text() for p in letters)
+    for machine in ("l.harper@example.com", "newsletter@example.org", "mailer-daemon@"):
+        assert machine not in recipients
     # Mail already processed was marked done in the Maildir and is not read again.
     again = cli("poll-once", cwd=tmp_path)
     assert again.returncode == 0
