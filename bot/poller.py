@@ -57,7 +57,6 @@ class MailboxWorker:
         self.stop = stop or threading.Event()
         self.on_commit = on_commit
         self.imap: ImapMailbox | None = None
-        self.high_uid = 0  # the highest UID committed in this connection's UIDVALIDITY
 
     # -------------------------------------------------------------------- one pass
 
@@ -112,7 +111,6 @@ class MailboxWorker:
         done = self.app.logged_uids(self.cfg.name, imap.uidvalidity, leftovers)
         imap.mark_done(done)
         stats.swept = len(done)
-        self.high_uid = last_uid
         uids = imap.new_uids(last_uid)
         batch: list[Fetched] = []
         for fetched in imap.fetch(uids):
@@ -138,7 +136,6 @@ class MailboxWorker:
             stats.fetched += 1
             stats.count(result.outcome.value)
         crash_point("after-commit")
-        self.high_uid = max(self.high_uid, *(f.uid for f in batch))
         if self.on_commit is not None:
             self.on_commit()
         imap.mark_done([f.uid for f in batch])
@@ -178,10 +175,7 @@ class MailboxWorker:
         daemon = self.app.config.daemon
         imap = self.imap
         if imap is not None and daemon.idle and imap.can_idle:
-            # Mail that arrived while we were busy was announced then, not in IDLE: look first.
-            if imap.new_uids(self.high_uid):
-                return
-            if imap.idle_start():
+            if imap.idle_start():  # mail was announced while we were busy: poll again
                 imap.idle_done()
                 return
             try:

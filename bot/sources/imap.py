@@ -163,16 +163,16 @@ class ImapMailbox:
     # ------------------------------------------------------------------------ IDLE
 
     def idle_start(self) -> bool:
-        """Enter IDLE; True if the server reported new mail while we entered it.
+        """Enter IDLE; True if the server announced new mail since we last looked.
 
-        imaplib files untagged responses that arrive before the continuation away in
-        ``untagged_responses``, where ``idle_check`` never looks; read them here.
+        imaplib files untagged responses that arrive outside IDLE (with a SEARCH, a STORE,
+        or just before IDLE's continuation) in ``untagged_responses``, where ``idle_check``
+        never looks. Any EXISTS found there means: poll again before idling. Consuming it
+        here, and polling after, is what keeps a message from waiting a whole IDLE period.
         """
         client = self._c()
-        pending = client._imap.untagged_responses
-        pending.pop("EXISTS", None)
-        pending.pop("RECENT", None)
         client.idle()
+        pending = client._imap.untagged_responses
         return bool(pending.pop("EXISTS", None) or pending.pop("RECENT", None))
 
     def idle_check(self, timeout: float) -> bool:
