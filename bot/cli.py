@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "bot.commands.classify",
     "bot.commands.deadlines",
     "bot.commands.letters",
+    "bot.commands.web",
 )
 
 

@@ -109,6 +109,15 @@ class IntakeConfig:
 
 
 @dataclass(frozen=True)
+class WebConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secret_key_env: str | None = None
+    secret_key_file: Path | None = None
+    cookie_secure: bool = True
+
+
+@dataclass(frozen=True)
 class Config:
     origin: str  # the file it came from, or EMBEDDED
     database: DatabaseConfig
@@ -116,6 +125,7 @@ class Config:
     outbound: OutboundConfig
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     intake: IntakeConfig = field(default_factory=IntakeConfig)
+    web: WebConfig = field(default_factory=WebConfig)
 
     def mailbox(self, name: str) -> MailboxConfig:
         for mb in self.mailboxes:
@@ -248,7 +258,15 @@ _INTAKE = {
     "message_max_bytes": _Key(_int, 50 * 1024 * 1024, "a whole number of bytes"),
 }
 
-_TOP = ("database", "mailbox", "outbound", "daemon", "intake")
+_WEB = {
+    "host": _Key(_str, "127.0.0.1", "a host name or address"),
+    "port": _Key(_port, 8080, "a port number 1-65535"),
+    "secret_key_env": _Key(_str, None, _STR),
+    "secret_key_file": _Key(_str, None, "a file path"),
+    "cookie_secure": _Key(_bool, True, "true or false"),
+}
+
+_TOP = ("database", "mailbox", "outbound", "daemon", "intake", "web")
 
 
 def _secret(values: dict[str, Any], origin: str, prefix: str) -> Secret:
@@ -350,7 +368,15 @@ def parse_config(
     outbound = _outbound(data["outbound"], origin)
     daemon = DaemonConfig(**_check_table(data.get("daemon", {}), _DAEMON, origin, "daemon"))
     intake = IntakeConfig(**_check_table(data.get("intake", {}), _INTAKE, origin, "intake"))
-    return Config(origin, database, mailboxes, outbound, daemon, intake)
+    w = _check_table(data.get("web", {}), _WEB, origin, "web")
+    if w["secret_key_env"] and w["secret_key_file"]:
+        raise ConfigError(
+            origin, "web.secret_key_env", "give secret_key_env or secret_key_file, not both"
+        )
+    if w["secret_key_file"]:
+        w["secret_key_file"] = Path(w["secret_key_file"])
+    web = WebConfig(**w)
+    return Config(origin, database, mailboxes, outbound, daemon, intake, web)
 
 
 def embedded_default(services: tuple[str, ...] = DEFAULT_SERVICES) -> Config:

@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -115,6 +116,17 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # 0003_web: triage UI. ``lifecycle`` is bot.lifecycle.CaseState.to_json(); ``due_on`` and
+    # ``safeguarding`` are kept in step by the mapper events at the end of this module.
+    lifecycle: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    due_on: Mapped[date | None] = mapped_column(Date)
+    safeguarding: Mapped[bool] = mapped_column(Boolean, default=False)
+    handler: Mapped[str | None] = mapped_column(String(320))
+    channel: Mapped[str] = mapped_column(String(16), default="email")
+    via_mp: Mapped[bool] = mapped_column(Boolean, default=False)
+    outcome: Mapped[str | None] = mapped_column(String(32))
+    justification: Mapped[str | None] = mapped_column(String(32))
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
 
     messages: Mapped[list[Message]] = relationship(back_populates="case", order_by="Message.id")
     events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id")
@@ -255,3 +267,126 @@ class QuarantineItem(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     released_message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"))
+
+
+# ------------------------------------------------------------------------ 0003_web: triage UI
+
+#: Case statuses whose current deadline is the acknowledgement (then the response).
+_ACK_FIRST = frozenset({"received", "next_stage_requested"})
+_RESPOND_NEXT = frozenset({"acknowledged", "investigating"})
+
+
+def current_due(status: str, acknowledge_by: date | None, respond_by: date | None) -> date | None:
+    """The date the service must act by next: the acknowledgement while a stage is new, then
+    the response; None once responded or closed."""
+    if status in _ACK_FIRST:
+        return acknowledge_by or respond_by
+    if status in _RESPOND_NEXT:
+        return respond_by
+    return None
+
+
+def _derive_case_columns(_mapper: Any, _connection: Any, case: Case) -> None:
+    case.due_on = current_due(case.status, case.acknowledge_by, case.respond_by)
+    case.safeguarding = bool((case.flags or {}).get("safeguarding"))
+
+
+event.listen(Case, "before_insert", _derive_case_columns)
+event.listen(Case, "before_update", _derive_case_columns)
+
+#: The triage queue: open cases that need a person, by urgency (see bot/web/queries.py).
+Index(
+    "ix_cases_queue",
+    Case.needs_person,
+    Case.status,
+    Case.service,
+    Case.safeguarding,
+    Case.due_on,
+    Case.received_at,
+)
+Index("ix_cases_safeguarding", Case.safeguarding)
+Index("ix_cases_kind", Case.kind)
+Index("ix_cases_due_on", Case.due_on)
+Index("ix_outbox_status_case_id", OutboxLetter.status, OutboxLetter.case_id)
+
+
+class User(Base):
+    """A person who signs in to the web UI. ``roles``: coordinator, manager, admin;
+    ``services``: the service keys they work for (empty: every service, for managers and
+    admins only)."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))
+    roles: Mapped[list[Any]] = mapped_column(default=list)
+    services: Mapped[list[Any]] = mapped_column(default=list)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Bumped when the password changes or the account is disabled: old sessions end.
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class LoginAttempt(Base):
+    """Sign-in attempts, kept so that throttling survives a restart."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_email_at", "email", "at"),
+        Index("ix_login_attempts_ip_at", "ip", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))
+    ip: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    success: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class LearningRecord(Base):
+    """The complaints learning proforma: you said / we did / what else can we do."""
+
+    __tablename__ = "learning_records"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), unique=True)
+    service: Mapped[str] = mapped_column(String(64), index=True)
+    you_said: Mapped[str] = mapped_column(Text, default="")
+    we_did: Mapped[str] = mapped_column(Text, default="")
+    what_else: Mapped[str] = mapped_column(Text, default="")
+    justification: Mapped[str | None] = mapped_column(String(32))
+    created_by: Mapped[str] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_by: Mapped[str] = mapped_column(String(320))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CaseNote(Base):
+    """What a person wrote down: a complaint taken by phone or in person, a stage response's
+    summary. Personal data like a message body: shown only to coordinators."""
+
+    __tablename__ = "case_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(32))  # "intake" | "stage_response" | "note"
+    text: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CaseFile(Base):
+    """A document a person uploaded to a case (a stage response letter, say)."""
+
+    __tablename__ = "case_files"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    filename: Mapped[str] = mapped_column(String(500), default="")
+    content_type: Mapped[str] = mapped_column(String(200), default="application/octet-stream")
+    size: Mapped[int] = mapped_column(Integer, default=0)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str] = mapped_column(String(320))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -21,6 +21,7 @@ APT_PACKAGES=(
     dovecot-imapd # real IMAP server (tests/servers.py: DovecotServer)
     postgresql    # PostgreSQL server binaries (tests/servers.py: PostgresServer)
     openssl       # self-signed certificate for the TLS tests
+    chromium      # real browser for the web UI end-to-end test (tests/web/test_e2e.py)
 )
 # --------------------------------------------------------------------------
 

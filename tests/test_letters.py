@@ -272,3 +272,25 @@ def test_clean_text_and_greeting_name_strip_line_breaks_and_controls() -> None:
     assert greeting_name("  Alex\nParent ", "alex@example.org") == "Alex Parent"
     assert greeting_name("alex@example.org", "alex@example.org") == ""
     assert greeting_name('"Sam"', "") == "Sam"
+
+
+def test_sending_the_acknowledgement_stops_the_acknowledgement_clock(
+    app: App, tmp_path: Path
+) -> None:
+    ref = ingest(app, complaint())
+    sender = Sender(app.sessions, app.services, FolderTransport(tmp_path / "out"), Clock())
+    assert sender.drain_once().sent == 1
+    with app.sessions() as s:
+        case = s.scalar(select(Case).where(Case.reference == ref))
+        assert case is not None
+        assert case.status == "acknowledged"
+        assert case.lifecycle is not None and case.lifecycle["status"] == "acknowledged"
+        assert case.respond_by == date(2026, 11, 30)  # the response clock keeps running
+        kinds = [e.kind for e in case.events]
+    assert kinds[-2:] == ["letter_sent", "acknowledge"]
+    # A compliment's thanks is not an acknowledgement of a complaint: nothing changes.
+    ref2 = ingest(app, make_email(subject="Thank you so much", body="Thank you so much!"))
+    sender.drain_once()
+    with app.sessions() as s:
+        case2 = s.scalar(select(Case).where(Case.reference == ref2))
+        assert case2 is not None and case2.status == "received"

@@ -14,8 +14,8 @@ from datetime import UTC
 from sqlalchemy import select
 
 from bot.app import App, build_app
+from bot.casestate import add_event
 from bot.errors import UserError
-from bot.letters.outbox import add_event
 from bot.models import Case, OutboxLetter
 
 OPEN_STATUSES = ("held", "pending", "sending", "failed")

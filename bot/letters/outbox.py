@@ -19,11 +19,12 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from bot.casestate import add_event
 from bot.letters.context import CaseFacts, letter_context
 from bot.letters.mime import message_ids, new_message_id
 from bot.letters.policy import hold_reasons, letter_for, own_addresses, policy_for, refusal
 from bot.letters.render import LetterRenderer, renderer_for
-from bot.models import Case, CaseEvent, OutboxLetter
+from bot.models import Case, OutboxLetter
 from bot.pipeline.context import Context, Outcome
 from bot.services import Service
 
@@ -33,17 +34,6 @@ log = logging.getLogger(__name__)
 def idempotency_key(case: Case, purpose: str, discriminator: str | None = None) -> str:
     key = f"{case.reference}/{purpose}"
     return f"{key}/{discriminator}" if discriminator else key
-
-
-def add_event(
-    session: Session,
-    case: Case,
-    at: datetime,
-    kind: str,
-    detail: dict[str, Any],
-    actor: str = "bot",
-) -> None:
-    session.add(CaseEvent(case=case, at=at, actor=actor, kind=kind, detail=detail))
 
 
 def add_letter(

@@ -44,14 +44,16 @@ from typing import Any, Protocol
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.casestate import add_event, apply_state, state_of
 from bot.config import OutboundConfig
 from bot.errors import UserError
 from bot.faults import crash_point
 from bot.letters import ACKNOWLEDGEMENTS
 from bot.letters.mime import build_message
-from bot.letters.outbox import add_event
+from bot.lifecycle import Action, Status, transition
 from bot.models import Case, OutboxLetter
 from bot.services import Service
+from bot.workdays import to_london
 
 log = logging.getLogger(__name__)
 
@@ -341,7 +343,21 @@ class Sender:
                         "attempts": letter.attempts,
                     },
                 )
+                if letter.purpose in ACKNOWLEDGEMENTS:
+                    self._acknowledged(s, case, values["sent_at"])
             return letter
+
+    def _acknowledged(self, session: Session, case: Case, sent_at: datetime) -> None:
+        """The acknowledgement left: the case moves on, and its acknowledgement clock stops."""
+        service = self.services[case.service]
+        state = state_of(case, service)
+        if state.status is not Status.RECEIVED:
+            return  # a coordinator acknowledged it already (or it moved on)
+        after, event = transition(
+            state, Action.ACKNOWLEDGE, service, to_london(sent_at, service.tz)
+        )
+        apply_state(case, after)
+        add_event(session, case, sent_at, "acknowledge", event)
 
     # ----------------------------------------------------------------------- sends
 

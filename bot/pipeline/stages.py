@@ -19,8 +19,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.casestate import add_event
 from bot.letters.outbox import write_reply_letters
-from bot.models import Attachment, Case, CaseEvent, Message, OutboxLetter, ReferenceCounter
+from bot.models import Attachment, Case, Message, OutboxLetter, ReferenceCounter
 from bot.parse import UnparseableMessage, parse_message
 from bot.pipeline.context import BatchMemory, Context, Outcome
 from classifiers import LOW_CONFIDENCE
@@ -314,8 +315,10 @@ def store(ctx: Context, env: StageEnv) -> None:
             updated_at=now,
         )
         s.add(ctx.case)
-        _event(s, ctx.case, now, "received", {"message_id": p.message_id, "mailbox": src.mailbox})
-        _event(
+        add_event(
+            s, ctx.case, now, "received", {"message_id": p.message_id, "mailbox": src.mailbox}
+        )
+        add_event(
             s,
             ctx.case,
             now,
@@ -324,7 +327,7 @@ def store(ctx: Context, env: StageEnv) -> None:
         )
     elif c is not None:
         ctx.case.updated_at = now
-        _event(
+        add_event(
             s,
             ctx.case,
             now,
@@ -380,17 +383,6 @@ def store(ctx: Context, env: StageEnv) -> None:
     s.add(msg)
     ctx.message = msg
     ctx.batch.remember(msg, msg.case)
-
-
-def _event(
-    session: Session,
-    case: Case,
-    at: datetime,
-    kind: str,
-    detail: dict[str, Any],
-    actor: str = "bot",
-) -> None:
-    session.add(CaseEvent(case=case, at=at, actor=actor, kind=kind, detail=detail))
 
 
 # ---------------------------------------------------------------------------------- reply

@@ -1,0 +1,185 @@
+"""``sendiass-bot web`` (the triage UI) and ``sendiass-bot users`` (its accounts)."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import sys
+from datetime import UTC, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.app import build_app
+from bot.errors import UserError
+from bot.models import User
+from bot.web import security
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("web", help="serve the coordinators' triage web UI (waitress)")
+    p.add_argument("--host", help="address to listen on (default: web.host, 127.0.0.1)")
+    p.add_argument("--port", type=_port, help="port to listen on (default: web.port, 8080)")
+    p.add_argument("--threads", type=_port, default=8, help="worker threads (default 8)")
+    p.set_defaults(func=cmd_web)
+
+    p = sub.add_parser("users", help="accounts for the web UI: add, list, passwd, disable")
+    u = p.add_subparsers(dest="users_command", metavar="ACTION", required=True)
+    add = u.add_parser("add", help="create an account (or update its roles and services)")
+    add.add_argument("email")
+    add.add_argument(
+        "--role",
+        action="append",
+        choices=security.ROLES,
+        required=True,
+        help="coordinator, manager or admin (repeat for several)",
+    )
+    add.add_argument(
+        "--service",
+        action="append",
+        default=[],
+        help="a service the user works for (repeat; required for coordinators; managers and "
+        "admins without one see every service)",
+    )
+    add.add_argument(
+        "--password-env", metavar="NAME", help="read the password from this environment variable"
+    )
+    add.set_defaults(func=cmd_users_add)
+    u.add_parser("list", help="list accounts").set_defaults(func=cmd_users_list)
+    pw = u.add_parser("passwd", help="set a new password (ends the user's sessions)")
+    pw.add_argument("email")
+    pw.add_argument("--password-env", metavar="NAME")
+    pw.set_defaults(func=cmd_users_passwd)
+    dis = u.add_parser("disable", help="disable an account (ends its sessions)")
+    dis.add_argument("email")
+    dis.set_defaults(func=cmd_users_disable)
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"expected 1-65535, got {value}")
+    return value
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    from bot.web import serve
+
+    app = build_app(args.config)
+    serve(app, args.host, args.port, args.threads)
+    return 0
+
+
+def _password(env: str | None) -> tuple[str, bool]:
+    """(password, generated). From ``env``, else asked for on a terminal, else generated."""
+    if env:
+        value = os.environ.get(env)
+        if not value:
+            raise UserError(f"--password-env: environment variable {env} is not set")
+        return value, False
+    if sys.stdin.isatty():
+        first = getpass.getpass("Password: ")
+        if first != getpass.getpass("Again: "):
+            raise UserError("the passwords differ")
+        if len(first) < 10:
+            raise UserError("a password needs at least 10 characters")
+        return first, False
+    return security.generate_password(), True
+
+
+def _check_email(email: str) -> str:
+    email = security.normalise_email(email)
+    if "@" not in email or len(email) > 320 or any(c.isspace() for c in email):
+        raise UserError(f"{email!r} is not an email address")
+    return email
+
+
+def cmd_users_add(args: argparse.Namespace) -> int:
+    app = build_app(args.config)
+    email = _check_email(args.email)
+    roles = sorted(set(args.role))
+    services = sorted(set(args.service))
+    for s in services:
+        if s not in app.services:
+            raise UserError(f"--service: unknown service {s!r} ({', '.join(sorted(app.services))})")
+    if "coordinator" in roles and not services:
+        raise UserError("a coordinator needs at least one --service")
+    with app.sessions.begin() as s:
+        user = s.scalar(select(User).where(User.email == email))
+        created = user is None
+        password, generated = (None, False)
+        if created or args.password_env:
+            password, generated = _password(args.password_env)
+        if user is None:
+            assert password is not None
+            user = User(
+                email=email,
+                password_hash=security.hash_password(password),
+                roles=roles,
+                services=services,
+                active=True,
+                session_version=1,
+                created_at=datetime.now(UTC),
+            )
+            s.add(user)
+        else:
+            user.roles = roles
+            user.services = services
+            user.active = True
+            user.session_version += 1
+            if password is not None:
+                user.password_hash = security.hash_password(password)
+    what = "added" if created else "updated"
+    print(f"{email}: {what} ({', '.join(roles)}; services: {', '.join(services) or 'all'})")
+    if generated:
+        print(f"password (shown once): {password}")
+    return 0
+
+
+def cmd_users_list(args: argparse.Namespace) -> int:
+    app = build_app(args.config)
+    with app.sessions() as s:
+        users = list(s.scalars(select(User).order_by(User.email)))
+    if not users:
+        print("no users (add one with `sendiass-bot users add EMAIL --role ...`)")
+    for u in users:
+        last = f"{u.last_login_at:%Y-%m-%d %H:%M}" if u.last_login_at else "never"
+        print(
+            f"{u.email:<40} {','.join(u.roles):<24} {','.join(u.services) or 'all':<30} "
+            f"{'active' if u.active else 'disabled':<9} last sign-in {last}"
+        )
+    return 0
+
+
+def _get(s: Session, email: str) -> User:
+    user = s.scalar(select(User).where(User.email == security.normalise_email(email)))
+    if user is None:
+        raise UserError(f"{email}: no such user (see `users list`)")
+    return user
+
+
+def cmd_users_passwd(args: argparse.Namespace) -> int:
+    app = build_app(args.config)
+    with app.sessions.begin() as s:
+        user = _get(s, args.email)
+        password, generated = _password(args.password_env)
+        user.password_hash = security.hash_password(password)
+        user.session_version += 1
+    print(f"{user.email}: password changed; signed out everywhere")
+    if generated:
+        print(f"password (shown once): {password}")
+    return 0
+
+
+def cmd_users_disable(args: argparse.Namespace) -> int:
+    app = build_app(args.config)
+    with app.sessions.begin() as s:
+        user = _get(s, args.email)
+        user.active = False
+        user.session_version += 1
+    print(f"{user.email}: disabled")
+    return 0

@@ -1,0 +1,348 @@
+"""The triage queue and the reports, as SQL: urgency is computed by the database.
+
+Urgency, most urgent first (``rank``):
+
+0. safeguarding flag;
+1. a letter waiting for a person (held, or failed to send);
+2. overdue: the current deadline (``cases.due_on``: the acknowledgement while a stage is new,
+   then the response) has passed;
+3. due today;
+4. due within 3 working days (the horizon is worked out per service in Python, from its
+   calendar, and handed to the query as a parameter);
+5. everything else (on track, or no deadline).
+
+Within a rank: earliest deadline first, then oldest. ``cases.due_on`` and
+``cases.safeguarding`` are real, indexed columns kept in step with the case (see
+``bot/models.py``), so the ordering needs no JSON and no per-row working-day arithmetic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy.orm import Session
+
+from bot.deadlines import deadline_status, due_horizon, working_days_left
+from bot.models import Case, CaseEvent, LearningRecord, OutboxLetter
+from bot.services import Service
+
+PAGE_SIZE = 50
+SOON_WORKING_DAYS = 3
+WAITING_LETTER_STATUSES = ("held", "failed")
+STATUSES = (
+    "received",
+    "acknowledged",
+    "investigating",
+    "responded",
+    "next_stage_requested",
+    "closed",
+)
+
+RANKS: Mapping[int, tuple[str, str]] = {
+    0: ("safeguarding", "Safeguarding"),
+    1: ("letter", "Letter to check"),
+    2: ("overdue", "Overdue"),
+    3: ("due_today", "Due today"),
+    4: ("due_soon", "Due soon"),
+    5: ("on_track", "On track"),
+}
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    service: str = ""
+    kind: str = ""
+    stage: int | None = None
+    status: str = ""
+    q: str = ""
+    page: int = 1
+
+
+@dataclass(frozen=True)
+class Badge:
+    css: str  # overdue | due_today | due_soon | on_track | none | safeguarding | letter
+    text: str
+
+
+@dataclass
+class QueueRow:
+    id: int
+    reference: str
+    service: str
+    kind: str
+    status: str
+    stage: int
+    confidence: float | None
+    flags: list[str]
+    sender: str
+    subject: str
+    received: str
+    handler: str
+    rank: int
+    badges: list[Badge] = field(default_factory=list)
+
+
+@dataclass
+class QueuePage:
+    rows: list[QueueRow]
+    total: int
+    page: int
+    pages: int
+
+
+def waiting_letter_case_ids(s: Session, services: Sequence[str]) -> list[int]:
+    """Cases with a held or failed letter (few: the outbox's status index finds them)."""
+    return list(
+        s.scalars(
+            select(OutboxLetter.case_id)
+            .join(Case, Case.id == OutboxLetter.case_id)
+            .where(
+                OutboxLetter.status.in_(WAITING_LETTER_STATUSES),
+                OutboxLetter.case_id.is_not(None),
+                Case.service.in_(services),
+            )
+            .distinct()
+        )
+    )
+
+
+def rank_expression(
+    today: date, horizons: Mapping[str, date], waiting: Sequence[int]
+) -> ColumnElement[int]:
+    horizon: ColumnElement[Any] = (
+        case(*((Case.service == k, literal(v)) for k, v in horizons.items()), else_=literal(today))
+        if horizons
+        else literal(today)
+    )
+    whens: list[tuple[ColumnElement[bool], int]] = [(Case.safeguarding.is_(True), 0)]
+    if waiting:
+        whens.append((Case.id.in_(waiting), 1))
+    whens += [
+        (Case.due_on < today, 2),
+        (Case.due_on == today, 3),
+        (Case.due_on <= horizon, 4),
+    ]
+    return case(*whens, else_=5)
+
+
+def _prefix(column: Any, prefix: str, binary_collation: bool) -> ColumnElement[bool]:
+    """``column`` starts with ``prefix``. SQLite compares bytes, so a range uses the index;
+    elsewhere (locale collations) LIKE with escaping is the exact test."""
+    if binary_collation:
+        return and_(column >= prefix, column < prefix + "\uffff")
+    return column.startswith(prefix, autoescape=True)
+
+
+def _search(q: str, bodies: bool, binary_collation: bool) -> ColumnElement[bool] | None:
+    q = q.strip()
+    if not q:
+        return None
+    by_reference = _prefix(Case.reference, q.upper(), binary_collation)
+    if not bodies:
+        return by_reference
+    return or_(by_reference, _prefix(Case.sender_addr, q.lower(), binary_collation))
+
+
+def queue(
+    s: Session,
+    services: Mapping[str, Service],
+    visible: Sequence[str],
+    bodies_for: set[str],
+    today: date,
+    f: QueueFilters,
+) -> QueuePage:
+    """One page of the queue for the services in ``visible``; sender and subject only for the
+    services in ``bodies_for``."""
+    wanted = [x for x in visible if not f.service or x == f.service]
+    if not wanted:
+        return QueuePage([], 0, 1, 1)
+    waiting = waiting_letter_case_ids(s, wanted)
+    horizons = {k: due_horizon(today, SOON_WORKING_DAYS, services[k]) for k in wanted}
+    rank = rank_expression(today, horizons, waiting).label("rank")
+    conds: list[ColumnElement[bool]] = [Case.service.in_(wanted)]
+    search = _search(f.q, bool(bodies_for), s.get_bind().dialect.name == "sqlite")
+    if search is not None:
+        conds.append(search)
+    elif f.status != "closed":
+        conds.append(Case.status != "closed")
+        needs = Case.needs_person.is_(True)
+        conds.append(or_(needs, Case.id.in_(waiting)) if waiting else needs)
+    if f.status:
+        conds.append(Case.status == f.status)
+    if f.kind:
+        conds.append(Case.kind == f.kind)
+    if f.stage is not None:
+        conds.append(Case.stage == f.stage)
+    total = s.scalar(select(func.count()).select_from(Case).where(*conds)) or 0
+    pages = max(1, -(-total // PAGE_SIZE))
+    page = min(max(1, f.page), pages)
+    # Two steps: order the (narrow, index-covered) keys and keep one page of ids, then
+    # fetch those rows; the sort never carries names, subjects or JSON.
+    ordered = s.execute(
+        select(Case.id, rank)
+        .where(*conds)
+        .order_by(rank, Case.due_on.is_(None), Case.due_on, Case.received_at, Case.id)
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    ).all()
+    ranks = {r.id: r.rank for r in ordered}
+    cols = (
+        Case.id,
+        Case.reference,
+        Case.service,
+        Case.kind,
+        Case.status,
+        Case.stage,
+        Case.confidence,
+        Case.flags,
+        Case.sender_addr,
+        Case.sender_name,
+        Case.subject,
+        Case.received_at,
+        Case.handler,
+        Case.acknowledge_by,
+        Case.respond_by,
+    )
+    fetched = {r.id: r for r in s.execute(select(*cols).where(Case.id.in_(list(ranks)))).all()}
+    rows = [(fetched[i], ranks[i]) for i in ranks if i in fetched]
+    out: list[QueueRow] = []
+    for r, row_rank in rows:
+        svc = services[r.service]
+        bodies = r.service in bodies_for
+        flags = [k for k in ("safeguarding", "about_coordinator", "out_of_scope") if r.flags.get(k)]
+        if r.flags.get("within_12_months") is False:
+            flags.append("over_12_months")
+        row = QueueRow(
+            id=r.id,
+            reference=r.reference,
+            service=r.service,
+            kind=r.kind,
+            status=r.status,
+            stage=r.stage,
+            confidence=r.confidence,
+            flags=flags,
+            sender=(r.sender_name or r.sender_addr) if bodies else "",
+            subject=r.subject if bodies else "",
+            received=r.received_at.astimezone(svc.tz).strftime("%d %b %Y %H:%M"),
+            handler=r.handler or "",
+            rank=row_rank,
+        )
+        if row_rank == 0:
+            row.badges.append(Badge("safeguarding", "Safeguarding: look today"))
+        if r.id in waiting:
+            row.badges.append(Badge("letter", "Letter waiting for approval"))
+        row.badges.extend(deadline_badges(r.status, r.acknowledge_by, r.respond_by, today, svc))
+        out.append(row)
+    return QueuePage(out, total, page, pages)
+
+
+def badge_for(label: str, deadline: date | None, today: date, service: Service) -> Badge:
+    status = deadline_status(deadline, today, service, SOON_WORKING_DAYS)
+    if deadline is None or status == "none":
+        return Badge("none", f"{label}: no deadline")
+    day = f"{deadline:%a %d %b}"
+    if status == "overdue":
+        late = -working_days_left(deadline, today, service)
+        return Badge("overdue", f"{label} overdue since {day} ({late} working day(s))")
+    if status == "due_today":
+        return Badge("due_today", f"{label} due today")
+    left = working_days_left(deadline, today, service)
+    return Badge(status, f"{label} by {day} ({left} working day(s) left)")
+
+
+def deadline_badges(
+    status: str,
+    acknowledge_by: date | None,
+    respond_by: date | None,
+    today: date,
+    service: Service,
+) -> list[Badge]:
+    """The badges of the deadlines still running for a case in ``status``."""
+    out: list[Badge] = []
+    if status in ("received", "next_stage_requested") and acknowledge_by is not None:
+        out.append(badge_for("Acknowledge", acknowledge_by, today, service))
+    running = ("received", "next_stage_requested", "acknowledged", "investigating")
+    if status in running and respond_by is not None:
+        out.append(badge_for("Respond", respond_by, today, service))
+    if not out:
+        out.append(Badge("none", "No deadline running" if status != "closed" else "Closed"))
+    return out
+
+
+# ------------------------------------------------------------------------------ reports
+
+
+def _grouped(s: Session, column: Any, services: Sequence[str]) -> dict[tuple[str, str], int]:
+    rows = s.execute(
+        select(Case.service, column, func.count())
+        .where(Case.service.in_(services))
+        .group_by(Case.service, column)
+    ).all()
+    return {(svc, str(value)): n for svc, value, n in rows}
+
+
+def _counts(rows: Sequence[Any]) -> dict[str, int]:
+    return {str(k): int(n) for k, n in rows}
+
+
+def reports(s: Session, services: Sequence[str], today: date) -> dict[str, Any]:
+    """Counts per service for managers: no names, no text."""
+    by_status = _grouped(s, Case.status, services)
+    by_kind = _grouped(s, Case.kind, services)
+    by_channel = _grouped(s, Case.channel, services)
+    by_outcome = _grouped(s, Case.outcome, services)
+    by_justification = _grouped(s, Case.justification, services)
+    by_closure = _grouped(s, Case.closure_reason, services)
+    overdue = _counts(
+        s.execute(
+            select(Case.service, func.count())
+            .where(Case.service.in_(services), Case.due_on < today, Case.status != "closed")
+            .group_by(Case.service)
+        ).all()
+    )
+    via_mp = _counts(
+        s.execute(
+            select(Case.service, func.count())
+            .where(Case.service.in_(services), Case.via_mp.is_(True))
+            .group_by(Case.service)
+        ).all()
+    )
+    corrections = _counts(
+        s.execute(
+            select(Case.service, func.count())
+            .join(CaseEvent, CaseEvent.case_id == Case.id)
+            .where(Case.service.in_(services), CaseEvent.kind == "classification_corrected")
+            .group_by(Case.service)
+        ).all()
+    )
+    learning = _counts(
+        s.execute(
+            select(LearningRecord.service, func.count())
+            .where(LearningRecord.service.in_(services))
+            .group_by(LearningRecord.service)
+        ).all()
+    )
+    out: dict[str, Any] = {}
+    for svc in services:
+
+        def pick(d: dict[tuple[str, str], int], svc: str = svc) -> dict[str, int]:
+            return {k: n for (sv, k), n in sorted(d.items()) if sv == svc}
+
+        out[svc] = {
+            "status": pick(by_status),
+            "kind": pick(by_kind),
+            "channel": pick(by_channel),
+            "outcome": pick(by_outcome),
+            "justification": pick(by_justification),
+            "closure_reason": pick(by_closure),
+            "overdue": overdue.get(svc, 0),
+            "via_mp": via_mp.get(svc, 0),
+            "classifier_corrections": corrections.get(svc, 0),
+            "learning_records": learning.get(svc, 0),
+            "total": sum(pick(by_status).values()),
+        }
+    return out

@@ -1,0 +1,703 @@
+"""The pages and the forms. Every POST carries the session's CSRF token (checked in
+:mod:`bot.web.server`); every case view and change is written to the case's trail."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from functools import wraps
+from typing import Any, TypeVar, cast
+from urllib.parse import quote
+
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from sqlalchemy import delete, select, text
+from sqlalchemy.orm import Session, defer, load_only
+from werkzeug.wrappers import Response as BaseResponse
+
+from bot.lifecycle import ClosureReason, allowed_actions
+from bot.models import (
+    Attachment,
+    Case,
+    CaseEvent,
+    CaseFile,
+    CaseNote,
+    LearningRecord,
+    LoginAttempt,
+    Message,
+    OutboxLetter,
+    User,
+)
+from bot.services import Service
+from bot.web import actions, queries, render, security
+from bot.web.actions import ActionError, Ctx
+from bot.web.security import Principal
+from bot.web.server import login_session, state
+from bot.workdays import LONDON, to_london
+
+log = logging.getLogger(__name__)
+bp = Blueprint("web", __name__)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _now() -> datetime:
+    return state().app.intake.clock()
+
+
+def _user() -> Principal:
+    user = g.get("user")
+    if user is None:
+        abort(401)
+    return cast(Principal, user)
+
+
+def _all_services() -> list[str]:
+    return sorted(state().app.services)
+
+
+def login_required(view: F) -> F:
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        if g.get("user") is None:
+            return redirect(url_for("web.login", next=request.full_path.rstrip("?")))
+        return view(*args, **kwargs)
+
+    return cast(F, wrapped)
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return url_for("web.index")
+
+
+# ---------------------------------------------------------------------------- health
+
+
+@bp.get("/healthz")
+def healthz() -> tuple[Response, int]:
+    try:
+        with state().app.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    except Exception as exc:  # any database failure is "unavailable"
+        log.warning("healthz: database unreachable: %s", type(exc).__name__)
+        return jsonify(status="error", database="unreachable"), 503
+    return jsonify(status="ok", database="ok"), 200
+
+
+# ----------------------------------------------------------------------------- login
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login() -> Any:
+    if request.method == "GET":
+        if g.get("user") is not None:
+            return redirect(_safe_next(request.args.get("next")))
+        return render_template("login.html", next=request.args.get("next", ""), error=None)
+    email = security.normalise_email(request.form.get("email", ""))
+    password = request.form.get("password", "")
+    ip = request.remote_addr or "-"
+    now = _now()
+    target = _safe_next(request.form.get("next"))
+    with state().app.sessions.begin() as s:
+        if security.throttled(s, email, ip, now):
+            resp = Response(
+                render_template(
+                    "login.html",
+                    next=request.form.get("next", ""),
+                    error="Too many failed sign-ins. Try again in 15 minutes.",
+                ),
+                status=429,
+            )
+            resp.headers["Retry-After"] = str(int(security.THROTTLE_WINDOW.total_seconds()))
+            return resp
+        user = security.authenticate(s, email, password) if email and password else None
+        s.add(LoginAttempt(email=email[:320], ip=ip[:64], at=now, success=user is not None))
+        if user is None:
+            log.info("failed sign-in for an account from %s", ip)
+            return (
+                render_template(
+                    "login.html",
+                    next=request.form.get("next", ""),
+                    error="Email address or password not recognised.",
+                ),
+                401,
+            )
+        user.last_login_at = now
+        s.execute(delete(LoginAttempt).where(LoginAttempt.at < now - timedelta(days=2)))
+        login_session(user)
+    return redirect(target, code=303)
+
+
+@bp.post("/logout")
+def logout() -> BaseResponse:
+    session.clear()
+    return redirect(url_for("web.login"), code=303)
+
+
+# ----------------------------------------------------------------------------- queue
+
+
+def _int_arg(name: str) -> int | None:
+    try:
+        return int(request.args.get(name, ""))
+    except ValueError:
+        return None
+
+
+@bp.get("/")
+@login_required
+def index() -> Any:
+    user = _user()
+    if not user.sees_cases:
+        return redirect(url_for("web.reports"))
+    app = state().app
+    visible = user.visible_services(_all_services())
+    bodies_for = {s for s in visible if user.reads_bodies(s)}
+    kind = request.args.get("kind", "")
+    status = request.args.get("status", "")
+    f = queries.QueueFilters(
+        service=request.args.get("service", "") if request.args.get("service") in visible else "",
+        kind=kind if kind in actions.KINDS else "",
+        stage=_int_arg("stage"),
+        status=status if status in queries.STATUSES else "",
+        q=request.args.get("q", "")[:200],
+        page=_int_arg("page") or 1,
+    )
+    now = _now()
+    today = to_london(now, LONDON).date()
+    with app.sessions() as s:
+        page = queries.queue(s, app.services, visible, bodies_for, today, f)
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return render_template(
+        "queue.html",
+        page=page,
+        f=f,
+        services=visible,
+        kinds=actions.KINDS,
+        statuses=queries.STATUSES,
+        today=today,
+        args=args,
+        can_log=any(user.can_act(s) for s in visible),
+    )
+
+
+# ------------------------------------------------------------------------------ cases
+
+
+def _event(s: Session, case_id: int, user: Principal, kind: str, detail: dict[str, Any]) -> None:
+    s.add(CaseEvent(case_id=case_id, at=_now(), actor=user.actor, kind=kind, detail=detail))
+
+
+def _deny(case_id: int, user: Principal, what: str) -> None:
+    """Record the refused attempt on the case's trail, then answer 404 (no hint it exists)."""
+    with state().app.sessions.begin() as s:
+        if s.get(Case, case_id) is not None:
+            _event(s, case_id, user, "access_denied", {"what": what, "path": request.path})
+    abort(404)
+
+
+def _case(s: Session, case_id: int, user: Principal, need: str = "open") -> Case:
+    """The case if ``user`` may ``need`` it (open | bodies | act | learning); else 404."""
+    case = s.get(Case, case_id, with_for_update=need in ("act", "learning"))
+    if case is None:
+        abort(404)
+    allowed = {
+        "open": user.can_open,
+        "bodies": user.reads_bodies,
+        "act": user.can_act,
+        "learning": user.can_write_learning,
+    }[need](case.service)
+    if not allowed:
+        s.rollback()
+        _deny(case_id, user, need)
+    return case
+
+
+def _explain_rows(case: Case) -> list[dict[str, Any]]:
+    labels = {
+        "clock_starts": "Clock starts",
+        "stage": "Stage",
+        "acknowledge_by": "Acknowledge by",
+        "respond_by": "Respond by",
+        "next_stage_request_by": "Next stage may be requested until",
+    }
+    explain = (case.deadlines or {}).get("explain") or {}
+    out = []
+    for key, value in explain.items():
+        if isinstance(value, dict):
+            out.append(
+                {
+                    "label": labels.get(key, key.replace("_", " ").capitalize()),
+                    "date": value.get("date"),
+                    "text": value.get("text") or value.get("rule", ""),
+                }
+            )
+    return out
+
+
+@bp.get("/cases/<int:case_id>")
+@login_required
+def case_page(case_id: int) -> Any:
+    user = _user()
+    app = state().app
+    now = _now()
+    with app.sessions.begin() as s:
+        case = _case(s, case_id, user)
+        service = app.services[case.service]
+        bodies = user.reads_bodies(case.service)
+        _event(s, case.id, user, "viewed", {"bodies": bodies})
+        today = to_london(now, service.tz).date()
+        state_now = actions.state_of(case, service)
+        messages: list[dict[str, Any]] = []
+        notes: list[CaseNote] = []
+        files: list[CaseFile] = []
+        if bodies:
+            reasons = (case.classification or {}).get("reasons") or []
+            rows = s.scalars(
+                select(Message)
+                .where(Message.case_id == case.id)
+                .options(defer(Message.raw), defer(Message.headers))
+                .order_by(Message.id)
+            ).all()
+            first_in = next((m.id for m in rows if m.direction == "in"), None)
+            for m in rows:
+                atts = s.execute(
+                    select(
+                        Attachment.id, Attachment.filename, Attachment.content_type, Attachment.size
+                    )
+                    .where(Attachment.message_id == m.id)
+                    .order_by(Attachment.id)
+                ).all()
+                rs = reasons if m.id == first_in else []
+                messages.append(
+                    {
+                        "m": m,
+                        "text": render.highlight(m.new_text or m.text, rs),
+                        "quoted": m.quoted_text,
+                        "html": render.sanitise_html(m.html) if m.html else None,
+                        "attachments": atts,
+                        "when": to_london(m.date, service.tz).strftime("%d %b %Y %H:%M"),
+                    }
+                )
+            notes = list(
+                s.scalars(select(CaseNote).where(CaseNote.case_id == case.id).order_by(CaseNote.id))
+            )
+            files = list(
+                s.scalars(
+                    select(CaseFile)
+                    .where(CaseFile.case_id == case.id)
+                    .options(load_only(CaseFile.id, CaseFile.filename, CaseFile.size, CaseFile.at))
+                    .order_by(CaseFile.id)
+                )
+            )
+        letters = list(
+            s.scalars(
+                select(OutboxLetter)
+                .where(OutboxLetter.case_id == case.id)
+                .order_by(OutboxLetter.id)
+            )
+        )
+        events = list(
+            s.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id))
+        )
+        learning = s.scalar(select(LearningRecord).where(LearningRecord.case_id == case.id))
+        handlers = sorted(
+            u.email
+            for u in s.scalars(select(User).where(User.active.is_(True)))
+            if "coordinator" in (u.roles or []) and (not u.services or case.service in u.services)
+        )
+        badges = queries.deadline_badges(
+            case.status, case.acknowledge_by, case.respond_by, today, service
+        )
+        rules = [
+            r
+            for r in (case.classification or {}).get("reasons") or []
+            if isinstance(r, dict) and bodies
+        ]
+        html = render_template(
+            "case.html",
+            case=case,
+            service=service,
+            bodies=bodies,
+            can_act=user.can_act(case.service),
+            can_learn=user.can_write_learning(case.service),
+            messages=messages,
+            notes=notes,
+            files=files,
+            letters=letters,
+            events=events,
+            learning=learning,
+            handlers=handlers,
+            badges=badges,
+            explain=_explain_rows(case),
+            checks=((case.deadlines or {}).get("checks") or {}),
+            rules=rules,
+            corrected=(case.classification or {}).get("corrected"),
+            lifecycle_actions=[a.value for a in allowed_actions(state_now)],
+            stage=_stage_info(service, case.stage),
+            today=today,
+            kinds=actions.KINDS,
+            outcomes=actions.OUTCOMES,
+            justifications=actions.JUSTIFICATIONS,
+            closure_reasons=[r.value for r in ClosureReason if r.value != "withdrawn"],
+            tz=service.tz,
+        )
+    return html
+
+
+def _stage_info(service: Service, number: int) -> dict[str, Any]:
+    try:
+        st = service.stage(number)
+    except KeyError:
+        return {"number": number, "name": f"Stage {number}", "final": False, "extend": False}
+    return {
+        "number": st.number,
+        "name": st.name,
+        "final": st.final,
+        "extend": st.extension.allowed,
+    }
+
+
+def _download(content: bytes, filename: str, content_type: str, fallback: str) -> Response:
+    safe = render.safe_filename(filename, fallback)
+    resp = Response(content, mimetype=render.download_type(content_type))
+    resp.headers["Content-Disposition"] = (
+        f"attachment; filename=\"{safe}\"; filename*=UTF-8''{quote(filename or safe)}"
+    )
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    return resp
+
+
+@bp.get("/cases/<int:case_id>/attachments/<int:att_id>")
+@login_required
+def attachment(case_id: int, att_id: int) -> Response:
+    user = _user()
+    with state().app.sessions.begin() as s:
+        case = _case(s, case_id, user, "bodies")
+        row = s.execute(
+            select(Attachment)
+            .join(Message, Message.id == Attachment.message_id)
+            .where(Attachment.id == att_id, Message.case_id == case.id)
+        ).scalar_one_or_none()
+        if row is None or row.content is None:
+            abort(404)
+        _event(
+            s,
+            case.id,
+            user,
+            "attachment_downloaded",
+            {"attachment_id": row.id, "filename": row.filename, "size": row.size},
+        )
+        return _download(row.content, row.filename, row.content_type, f"attachment-{row.id}")
+
+
+@bp.get("/cases/<int:case_id>/files/<int:file_id>")
+@login_required
+def case_file(case_id: int, file_id: int) -> Response:
+    user = _user()
+    with state().app.sessions.begin() as s:
+        case = _case(s, case_id, user, "bodies")
+        f = s.get(CaseFile, file_id)
+        if f is None or f.case_id != case.id:
+            abort(404)
+        _event(s, case.id, user, "file_downloaded", {"file_id": f.id, "filename": f.filename})
+        return _download(f.content, f.filename, f.content_type, f"file-{f.id}")
+
+
+# ---------------------------------------------------------------------------- actions
+
+
+def _date_field(name: str, required: bool = True) -> date | None:
+    raw = request.form.get(name, "").strip()
+    if not raw:
+        if required:
+            raise ActionError(f"{name.replace('_', ' ')}: give a date")
+        return None
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise ActionError(f"{name.replace('_', ' ')}: {raw!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _int_field(name: str) -> int:
+    try:
+        return int(request.form.get(name, ""))
+    except ValueError:
+        raise ActionError(f"{name}: expected a number") from None
+
+
+def _act_classify(ctx: Ctx, case: Case) -> str:
+    flags = {k: request.form.get(k) == "on" for k in actions.FLAG_NAMES}
+    return actions.confirm_classification(ctx, case, request.form.get("kind", ""), flags)
+
+
+def _act_event_date(ctx: Ctx, case: Case) -> str:
+    return actions.set_event_date(ctx, case, request.form.get("event_date", ""))
+
+
+def _act_letter(ctx: Ctx, case: Case) -> str:
+    letter_id = _int_field("letter_id")
+    op = request.form.get("op", "")
+    if op == "approve":
+        return actions.approve_letter(ctx, case, letter_id)
+    if op == "discard":
+        return actions.discard_letter(ctx, case, letter_id)
+    if op == "edit":
+        return actions.edit_letter(
+            ctx, case, letter_id, request.form.get("subject", ""), request.form.get("body", "")
+        )
+    raise ActionError(f"unknown letter action {op!r}")
+
+
+def _act_assign(ctx: Ctx, case: Case) -> str:
+    return actions.assign(ctx, case, request.form.get("handler", ""))
+
+
+def _act_link(ctx: Ctx, case: Case) -> str:
+    ref = request.form.get("reference", "").strip().upper()
+    other = ctx.session.scalar(select(Case).where(Case.reference == ref).with_for_update())
+    if other is None or not ctx.user.can_act(other.service):
+        raise ActionError(f"no case {ref!r} that you can work on")
+    return actions.link_or_merge(ctx, case, other, request.form.get("mode", "link"))
+
+
+def _act_respond(ctx: Ctx, case: Case) -> str:
+    on = _date_field("response_date")
+    assert on is not None
+    up = request.files.get("file")
+    upload = None
+    if up is not None and up.filename:
+        upload = actions.Upload(
+            filename=up.filename,
+            content_type=up.mimetype or "application/octet-stream",
+            content=up.read(actions.MAX_UPLOAD_BYTES + 1),
+        )
+    return actions.record_response(
+        ctx,
+        case,
+        on,
+        request.form.get("summary", ""),
+        upload,
+        request.form.get("send_letter") == "on",
+    )
+
+
+def _act_extend(ctx: Ctx, case: Case) -> str:
+    new_date = _date_field("new_date")
+    assert new_date is not None
+    return actions.extend_deadline(ctx, case, new_date, request.form.get("reason", ""))
+
+
+def _act_next_stage(ctx: Ctx, case: Case) -> str:
+    return actions.next_stage(ctx, case, _date_field("requested_on", required=False))
+
+
+def _act_acknowledge(ctx: Ctx, case: Case) -> str:
+    return actions.acknowledge(ctx, case)
+
+
+def _act_investigate(ctx: Ctx, case: Case) -> str:
+    return actions.investigate(ctx, case)
+
+
+def _act_withdraw(ctx: Ctx, case: Case) -> str:
+    return actions.withdraw(ctx, case, request.form.get("note", ""))
+
+
+def _act_close(ctx: Ctx, case: Case) -> str:
+    return actions.close(
+        ctx,
+        case,
+        request.form.get("reason", ""),
+        request.form.get("outcome", ""),
+        request.form.get("justification", ""),
+        request.form.get("note", ""),
+    )
+
+
+def _act_learning(ctx: Ctx, case: Case) -> str:
+    return actions.save_learning(
+        ctx,
+        case,
+        request.form.get("you_said", ""),
+        request.form.get("we_did", ""),
+        request.form.get("what_else", ""),
+        request.form.get("justification", ""),
+    )
+
+
+ACTIONS: dict[str, Callable[[Ctx, Case], str]] = {
+    "classify": _act_classify,
+    "event-date": _act_event_date,
+    "letter": _act_letter,
+    "assign": _act_assign,
+    "link": _act_link,
+    "respond": _act_respond,
+    "extend": _act_extend,
+    "next-stage": _act_next_stage,
+    "acknowledge": _act_acknowledge,
+    "investigate": _act_investigate,
+    "withdraw": _act_withdraw,
+    "close": _act_close,
+    "learning": _act_learning,
+}
+
+
+@bp.post("/cases/<int:case_id>/<action>")
+@login_required
+def case_action(case_id: int, action: str) -> BaseResponse:
+    handler = ACTIONS.get(action)
+    if handler is None:
+        abort(404)
+    user = _user()
+    app = state().app
+    try:
+        with app.sessions.begin() as s:
+            case = _case(s, case_id, user, "learning" if action == "learning" else "act")
+            message = handler(Ctx(s, user, _now(), app.services), case)
+    except ActionError as exc:
+        flash(str(exc), "error")
+    else:
+        flash(message, "ok")
+    return redirect(url_for("web.case_page", case_id=case_id), code=303)
+
+
+# ------------------------------------------------------------------- complaints by phone
+
+
+@bp.route("/cases/new", methods=["GET", "POST"])
+@login_required
+def new_case() -> Any:
+    user = _user()
+    app = state().app
+    mine = [s for s in _all_services() if user.can_act(s)]
+    if not mine:
+        abort(403)
+    now = _now()
+    local_now = to_london(now, LONDON)
+    form = request.form if request.method == "POST" else {}
+    error = None
+    if request.method == "POST":
+        try:
+            service = request.form.get("service", "")
+            if service not in mine:
+                raise ActionError("choose one of your services")
+            when = request.form.get("received_at", "").strip()
+            try:
+                received = (
+                    datetime.fromisoformat(when).replace(tzinfo=app.services[service].tz)
+                    if when
+                    else now
+                )
+            except ValueError:
+                raise ActionError(f"received: {when!r} is not a date and time") from None
+            new = actions.NewCase(
+                service=service,
+                channel=request.form.get("channel", ""),
+                via_mp=request.form.get("via_mp") == "on",
+                kind=request.form.get("kind", "complaint"),
+                sender_name=request.form.get("sender_name", ""),
+                sender_addr=request.form.get("sender_addr", ""),
+                received_at=received,
+                summary=request.form.get("summary", ""),
+                about_coordinator=request.form.get("about_coordinator") == "on",
+                safeguarding=request.form.get("safeguarding") == "on",
+            )
+            with app.sessions.begin() as s:
+                case = actions.log_case(Ctx(s, user, now, app.services), new)
+                case_id, reference = case.id, case.reference
+        except ActionError as exc:
+            error = str(exc)
+        else:
+            flash(f"{reference} logged", "ok")
+            return redirect(url_for("web.case_page", case_id=case_id), code=303)
+    return (
+        render_template(
+            "new_case.html",
+            services=mine,
+            channels=[c for c in actions.CHANNELS if c != "email"],
+            kinds=[k for k in actions.KINDS if k != "automated"],
+            form=form,
+            error=error,
+            default_received=local_now.strftime("%Y-%m-%dT%H:%M"),
+        ),
+        400 if error else 200,
+    )
+
+
+# ---------------------------------------------------------------------------- reports
+
+
+@bp.get("/reports")
+@login_required
+def reports() -> Any:
+    user = _user()
+    if not user.sees_reports:
+        abort(403)
+    app = state().app
+    services = [s for s in _all_services() if user.covers(s)]
+    today = to_london(_now(), LONDON).date()
+    with app.sessions() as s:
+        data = queries.reports(s, services, today)
+    return render_template("reports.html", data=data, services=services, today=today)
+
+
+@bp.app_errorhandler(400)
+@bp.app_errorhandler(401)
+@bp.app_errorhandler(403)
+@bp.app_errorhandler(404)
+@bp.app_errorhandler(405)
+@bp.app_errorhandler(413)
+def error(exc: Any) -> tuple[str, int]:
+    code = int(getattr(exc, "code", 500) or 500)
+    return render_template("error.html", code=code, description=exc.description), code
+
+
+# ---------------------------------------------------------------------------- filters
+
+_SUMMARY_SKIP = frozenset(
+    {"description", "explain", "deadlines", "check", "checks", "rules", "from", "to", "original"}
+)
+_PRIVATE = frozenset({"note", "reason", "to", "filename", "with", "subject"})
+
+
+@bp.app_template_filter("london")
+def london(value: datetime | None, tz: Any = LONDON) -> str:
+    if value is None:
+        return ""
+    return to_london(value, tz).strftime("%d %b %Y %H:%M")
+
+
+@bp.app_template_filter("event_summary")
+def event_summary(event: CaseEvent, bodies: bool) -> str:
+    """One line for the timeline; free text people wrote only for those who read bodies."""
+    d = event.detail or {}
+    parts: list[str] = []
+    if d.get("description"):
+        parts.append(str(d["description"]))
+    for key, value in d.items():
+        if key in _SUMMARY_SKIP or (key in _PRIVATE and not bodies):
+            continue
+        if isinstance(value, str | int | float | bool) and value not in ("", None):
+            parts.append(f"{key.replace('_', ' ')}: {value}")
+        elif key == "changed" and value:
+            parts.append(f"changed: {', '.join(map(str, value))}")
+    if event.kind in ("classification_corrected", "classification_confirmed"):
+        c, o = d.get("corrected") or {}, d.get("original") or {}
+        parts.append(f"classifier said {o.get('kind')}, person said {c.get('kind')}")
+    line = "; ".join(parts)
+    return line if len(line) <= 400 else line[:397] + "..."
