@@ -20,10 +20,10 @@ from datetime import UTC, datetime, timedelta
 from email.message import Message as EmailMessage
 
 import mailparser
-from classifiers.quoting import split_reply
 
 from bot.automated import automated_reason
 from bot.htmltext import html_to_text
+from classifiers.quoting import split_reply
 
 logging.getLogger("mailparser").setLevel(logging.ERROR)
 
