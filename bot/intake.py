@@ -19,7 +19,7 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.models import MailboxCursor, QuarantineItem
+from bot.models import MailboxCursor, Message, QuarantineItem
 from bot.parse import content_hash
 from bot.pipeline.context import BatchMemory, Context, Outcome, Source
 from bot.pipeline.stages import PIPELINE, StageEnv, utcnow
@@ -65,10 +65,16 @@ class Intake:
             return self._run(raw, source, arrival, now)
         except (OperationalError, InterfaceError):
             raise  # the database is unreachable: not the message's fault; retry later
-        except IntegrityError:
-            # Another writer logged the same message first: that is a duplicate, not an error.
-            log.info("message from %s logged concurrently; treated as duplicate", source.mailbox)
-            return Result(Outcome.DUPLICATE, "logged concurrently")
+        except IntegrityError as exc:
+            # Usually another writer logged the same message first. Look, rather than assume:
+            # a constraint broken for any other reason must not lose the message.
+            if self._uid_logged(source):
+                return Result(Outcome.DUPLICATE, f"UID {source.uid} already logged")
+            try:
+                return self._run(raw, source, arrival, now)
+            except IntegrityError:
+                reason = f"store: IntegrityError: {exc.orig}"
+                return self.quarantine(raw, source, "store", reason, now)
         except Exception as exc:
             stage = getattr(exc, "_sendiass_stage", "pipeline")
             reason = f"{stage}: {type(exc).__name__}: {exc}"
@@ -99,6 +105,22 @@ class Intake:
             log.debug("batch of %d fell back to one message at a time", len(items))
             return [self.process(i.raw, i.source, i.arrival) for i in items]
         return [_result(ctx) for ctx in contexts]
+
+    def _uid_logged(self, source: Source) -> bool:
+        if source.uid is None:
+            return False
+        with self.sessions() as s:
+            for model in (Message, QuarantineItem):
+                hit = s.scalar(
+                    select(model.id).where(
+                        model.mailbox == source.mailbox,
+                        model.uidvalidity == source.uidvalidity,
+                        model.uid == source.uid,
+                    )
+                )
+                if hit is not None:
+                    return True
+        return False
 
     def _run(self, raw: bytes, source: Source, arrival: datetime, now: datetime) -> Result:
         with self.sessions.begin() as session:

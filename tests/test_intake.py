@@ -246,3 +246,19 @@ def test_a_batch_that_fails_falls_back_to_one_at_a_time(
     results = app.intake.process_many(items)
     assert [r.outcome for r in results] == [Outcome.CONTINUE, Outcome.QUARANTINE, Outcome.CONTINUE]
     assert counts(app) == {"messages": 2, "cases": 2, "quarantine": 1}
+
+
+def test_a_broken_constraint_that_is_not_a_duplicate_is_quarantined_not_lost(
+    app: App, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug that breaks a constraint (here: a reference handed out twice) must not be
+    mistaken for a duplicate delivery: the message is kept in the quarantine."""
+    import bot.pipeline.stages as stages
+
+    monkeypatch.setattr(stages, "next_reference", lambda *a, **k: "DUR-2026-0001")
+    first = app.intake.process(make_email(), Source("durham-imap", "durham", 8, 1))
+    assert first.outcome is Outcome.CONTINUE
+    result = app.intake.process(make_email(), Source("durham-imap", "durham", 8, 2))
+    assert result.outcome is Outcome.QUARANTINE
+    assert result.reason.startswith("store: IntegrityError")
+    assert counts(app) == {"messages": 1, "cases": 1, "quarantine": 1}
