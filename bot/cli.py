@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "bot.commands.deadlines",
     "bot.commands.letters",
     "bot.commands.web",
+    "bot.commands.reports",
 )
 
 

@@ -118,6 +118,23 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class DigestRecipient:
+    email: str
+    services: tuple[str, ...] = ()  # empty: every service
+    day: str = "monday"
+    time: str = "08:00"
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    """Managers' weekly digest (bot/reports/schedule.py): who gets it, when, from whom."""
+
+    recipients: tuple[DigestRecipient, ...] = ()
+    timezone: str = "Europe/London"
+    from_addr: str = "sendiass-bot@localhost"
+
+
+@dataclass(frozen=True)
 class Config:
     origin: str  # the file it came from, or EMBEDDED
     database: DatabaseConfig
@@ -126,6 +143,7 @@ class Config:
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     intake: IntakeConfig = field(default_factory=IntakeConfig)
     web: WebConfig = field(default_factory=WebConfig)
+    digest: DigestConfig = field(default_factory=DigestConfig)
 
     def mailbox(self, name: str) -> MailboxConfig:
         for mb in self.mailboxes:
@@ -266,7 +284,67 @@ _WEB = {
     "cookie_secure": _Key(_bool, True, "true or false"),
 }
 
-_TOP = ("database", "mailbox", "outbound", "daemon", "intake", "web")
+_TOP = ("database", "mailbox", "outbound", "daemon", "intake", "web", "digest")
+
+_WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _hhmm(value: Any) -> str:
+    text = _str(value)
+    hh, _, mm = text.partition(":")
+    if not (hh.isdigit() and mm.isdigit() and int(hh) < 24 and int(mm) < 60 and len(mm) == 2):
+        raise ValueError
+    return f"{int(hh):02d}:{mm}"
+
+
+def _str_list(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise TypeError
+    return tuple(value)
+
+
+def _list(value: Any) -> list[Any]:
+    if not isinstance(value, list):
+        raise TypeError
+    return value
+
+
+def _zone(value: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    text = _str(value)
+    try:
+        ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError from None
+    return text
+
+
+_DIGEST = {
+    "recipients": _Key(_list, [], "an array of tables ([[digest.recipients]])"),
+    "timezone": _Key(_zone, "Europe/London", "a time zone name such as Europe/London"),
+    "from_addr": _Key(_str, "sendiass-bot@localhost", "an email address"),
+}
+_DIGEST_RECIPIENT = {
+    "email": _Key(_str, _REQUIRED, "an email address"),
+    "services": _Key(_str_list, (), "a list of service names"),
+    "day": _Key(_choice(*_WEEKDAYS), "monday", "a weekday name in lower case"),
+    "time": _Key(_hhmm, "08:00", 'a time "HH:MM"'),
+}
+
+
+def _digest(table: Any, origin: str, known_services: set[str] | None) -> DigestConfig:
+    v = _check_table(table, _DIGEST, origin, "digest")
+    recipients = []
+    for i, raw in enumerate(v["recipients"]):
+        prefix = f"digest.recipients[{i}]"
+        r = _check_table(raw, _DIGEST_RECIPIENT, origin, prefix)
+        if known_services is not None:
+            for svc in r["services"]:
+                if svc not in known_services:
+                    raise ConfigError(origin, f"{prefix}.services", f"unknown service {svc!r}")
+        recipients.append(DigestRecipient(**r))
+    return DigestConfig(tuple(recipients), v["timezone"], v["from_addr"])
 
 
 def _secret(values: dict[str, Any], origin: str, prefix: str) -> Secret:
@@ -376,7 +454,8 @@ def parse_config(
     if w["secret_key_file"]:
         w["secret_key_file"] = Path(w["secret_key_file"])
     web = WebConfig(**w)
-    return Config(origin, database, mailboxes, outbound, daemon, intake, web)
+    digest = _digest(data.get("digest", {}), origin, known_services)
+    return Config(origin, database, mailboxes, outbound, daemon, intake, web, digest)
 
 
 def embedded_default(services: tuple[str, ...] = DEFAULT_SERVICES) -> Config:

@@ -390,3 +390,28 @@ class CaseFile(Base):
     content: Mapped[bytes] = mapped_column(LargeBinary)
     uploaded_by: Mapped[str] = mapped_column(String(320))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DigestSend(Base):
+    """A managers' weekly digest, written once per recipient and ISO week (the unique key is
+    the exactly-once guarantee), then sent from this row like a letter from the outbox."""
+
+    __tablename__ = "digest_sends"
+    __table_args__ = (
+        UniqueConstraint("recipient", "iso_week", name="uq_digest_sends_recipient_week"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    iso_week: Mapped[str] = mapped_column(String(8))  # "2026-W47"
+    services: Mapped[list[Any]] = mapped_column(default=list)
+    #: pending -> sending -> sent; sending -> pending (retry, or an abandoned claim)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    message_id: Mapped[str] = mapped_column(String(998))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    attempt_token: Mapped[str | None] = mapped_column(String(200))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -17,7 +17,9 @@ from bot.app import App
 from bot.config import MailboxConfig
 from bot.faults import crash_point
 from bot.intake import Item, reset_cursor_if_changed
+from bot.letters.sender import make_transport
 from bot.pipeline.context import Source
+from bot.reports.schedule import DigestScheduler
 from bot.sources.imap import Fetched, ImapMailbox
 from bot.sources.maildir import MaildirItem, MaildirSource
 
@@ -216,12 +218,23 @@ def run_daemon(app: App, stop: threading.Event) -> None:
     sender = app.make_sender()
     threads = [threading.Thread(target=sender.run, args=(stop,), name="sender", daemon=True)]
     threads[0].start()
+    if app.config.digest.recipients:  # managers' weekly digest
+        digest = DigestScheduler(
+            app.sessions,
+            app.services,
+            app.config.digest,
+            make_transport(app.config.outbound),
+            app.intake.clock,
+        )
+        t = threading.Thread(target=digest.run, args=(stop,), name="digest", daemon=True)
+        t.start()
+        threads.append(t)
     for cfg in app.config.mailboxes:
         worker = MailboxWorker(app, cfg, stop, on_commit=sender.wake.set)
         t = threading.Thread(target=worker.run, name=f"mailbox-{cfg.name}", daemon=True)
         t.start()
         threads.append(t)
-    log.info("watching %d mailbox(es)", len(threads) - 1)
+    log.info("watching %d mailbox(es)", len(app.config.mailboxes))
     while not stop.is_set():
         stop.wait(1.0)
     sender.wake.set()

@@ -1,0 +1,226 @@
+"""The managers' weekly digest: one service group's week, as counts and case references.
+
+The digest for ISO week ``W`` is sent on a day of that week (Monday by default) and covers
+the week before it, Monday to Sunday; "due" and "overdue" are as of the day it is sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime
+from pathlib import Path
+from typing import cast
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.deadlines import due_horizon, working_days_left
+from bot.models import Case, CaseEvent
+from bot.reports.categories import labels as category_labels
+from bot.reports.charts import bar_chart
+from bot.reports.data import TIMELINESS, TIMELINESS_LABELS, day_bounds, load_facts, share
+from bot.services import Service
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "reports"
+DUE_WORKING_DAYS = 5
+CHART_CID = "trend-chart"
+
+
+def parse_week(text: str) -> tuple[int, int]:
+    """``2026-W47`` -> (2026, 47); ValueError otherwise."""
+    year, sep, week = text.strip().upper().partition("-W")
+    if not sep or not year.isdigit() or not week.isdigit():
+        raise ValueError(f"expected an ISO week such as 2026-W47, got {text!r}")
+    date.fromisocalendar(int(year), int(week), 1)  # raises ValueError if no such week
+    return int(year), int(week)
+
+
+def week_label(day: date) -> str:
+    y, w, _ = day.isocalendar()
+    return f"{y}-W{w:02d}"
+
+
+def week_monday(label: str) -> date:
+    y, w = parse_week(label)
+    return date.fromisocalendar(y, w, 1)
+
+
+@dataclass(frozen=True)
+class DueRow:
+    reference: str
+    service: str
+    due: date
+    days: int  # working days left (due) or late (overdue)
+
+
+@dataclass
+class Digest:
+    week: str
+    services: tuple[str, ...]
+    period_start: date
+    period_end: date  # inclusive
+    today: date
+    new_by_kind: dict[str, int] = field(default_factory=dict)
+    open_by_stage: dict[int, int] = field(default_factory=dict)
+    due_soon: list[DueRow] = field(default_factory=list)
+    overdue: list[DueRow] = field(default_factory=list)
+    ack_on_time: int = 0
+    ack_total: int = 0
+    responses: dict[str, int] = field(default_factory=dict)
+    next_stage_requests: int = 0
+    ombudsman: int = 0
+    compliments: int = 0
+    categories: dict[str, int] = field(default_factory=dict)
+    trend: list[tuple[str, int]] = field(default_factory=list)
+
+    @property
+    def ack_share(self) -> str:
+        return share(self.ack_on_time, self.ack_total)
+
+    @property
+    def responses_total(self) -> int:
+        return sum(self.responses.values())
+
+    def response_share(self, key: str) -> str:
+        return share(self.responses.get(key, 0), self.responses_total)
+
+
+def _month_starts(end: date, n: int = 12) -> list[date]:
+    y, m = end.year, end.month
+    out = []
+    for _ in range(n):
+        out.append(date(y, m, 1))
+        y, m = (y - 1, 12) if m == 1 else (y, m - 1)
+    return out[::-1]
+
+
+def build_digest(
+    s: Session, services: Mapping[str, Service], wanted: Sequence[str], week: str, today: date
+) -> Digest:
+    """The digest for ``week`` over the services ``wanted``, as of ``today``."""
+    monday = week_monday(week)
+    first, last = monday - timedelta(days=7), monday - timedelta(days=1)
+    wanted = tuple(sorted(wanted))
+    d = Digest(week, wanted, first, last, today)
+    start, end = day_bounds(first, last)
+    new = load_facts(s, wanted, received_from=start, received_to=end)
+    d.new_by_kind = dict(sorted(Counter(c.kind for c in new).items()))
+    d.compliments = sum(1 for c in new if c.kind == "compliment")
+    cat_labels = category_labels()
+    cats = Counter(c.category for c in new if c.kind == "complaint")
+    d.categories = {cat_labels.get(k, k): n for k, n in cats.most_common()}
+
+    for c in load_facts(s, wanted, open_only=True):
+        d.open_by_stage[c.stage] = d.open_by_stage.get(c.stage, 0) + 1
+        if c.due_on is None:
+            continue
+        svc = services[c.service]
+        if c.due_on < today:
+            d.overdue.append(
+                DueRow(c.reference, c.service, c.due_on, -working_days_left(c.due_on, today, svc))
+            )
+        elif c.due_on <= due_horizon(today, DUE_WORKING_DAYS, svc):
+            d.due_soon.append(
+                DueRow(c.reference, c.service, c.due_on, working_days_left(c.due_on, today, svc))
+            )
+    d.open_by_stage = dict(sorted(d.open_by_stage.items()))
+    d.overdue.sort(key=lambda r: (r.due, r.reference))
+    d.due_soon.sort(key=lambda r: (r.due, r.reference))
+
+    # What happened this week, from the trail.
+    touched = list(
+        s.scalars(
+            select(CaseEvent.case_id)
+            .join(Case, Case.id == CaseEvent.case_id)
+            .where(Case.service.in_(wanted), CaseEvent.at >= start, CaseEvent.at < end)
+            .distinct()
+        )
+    )
+    responses: Counter[str] = Counter()
+    for c in load_facts(s, wanted, ids=touched) if touched else []:
+        in_week = [e for e in c.events if start <= e.at < end]
+        for e in in_week:
+            if e.kind == "acknowledge" and "on_time" in e.detail:
+                d.ack_total += 1
+                d.ack_on_time += bool(e.detail["on_time"])
+            elif e.kind == "request_next_stage":
+                d.next_stage_requests += 1
+            elif e.kind == "close" and e.detail.get("reason") == "ombudsman":
+                d.ombudsman += 1
+        for _stage, e, bucket in c.responses(services[c.service]):
+            if start <= e.at < end:
+                responses[bucket] += 1
+    d.responses = {k: responses.get(k, 0) for k in TIMELINESS}
+
+    # Twelve months of complaints received, ending with the month the period ends in.
+    months = _month_starts(last)
+    t_start, t_end = day_bounds(months[0], last)
+    per_month: Counter[str] = Counter()
+    for c in load_facts(s, wanted, received_from=t_start, received_to=t_end):
+        if c.kind == "complaint":
+            per_month[c.received_at.astimezone(services[c.service].tz).strftime("%Y-%m")] += 1
+    d.trend = [(m.strftime("%b %Y"), per_month.get(m.strftime("%Y-%m"), 0)) for m in months]
+    return d
+
+
+def _env() -> Environment:
+    return Environment(
+        loader=FileSystemLoader(str(TEMPLATES)),
+        autoescape=select_autoescape(["html", "j2"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def render_text(d: Digest) -> str:
+    return _env().get_template("digest.txt.j2").render(d=d, labels=TIMELINESS_LABELS)
+
+
+def render_html(d: Digest, chart_src: str) -> str:
+    return (
+        _env()
+        .get_template("digest.html.j2")
+        .render(d=d, labels=TIMELINESS_LABELS, chart_src=chart_src)
+    )
+
+
+def trend_png(d: Digest) -> bytes:
+    return bar_chart([m for m, _ in d.trend], [n for _, n in d.trend], "Complaints received")
+
+
+def subject_for(d: Digest) -> str:
+    return f"Weekly complaints digest {d.week} ({', '.join(d.services)})"
+
+
+def build_message(
+    d: Digest, from_addr: str, to_addr: str, now: datetime, domain: str = "sendiass-bot"
+) -> EmailMessage:
+    """The digest as an email: plain text, and HTML with the trend chart inline by
+    Content-ID. The Message-ID is derived from the recipient and the week."""
+    png = trend_png(d)
+    msg = EmailMessage()
+    msg["From"] = from_addr
+    msg["To"] = to_addr
+    msg["Subject"] = subject_for(d)
+    msg["Date"] = format_datetime(now)
+    token = hashlib.sha256(
+        f"{to_addr.lower()}|{d.week}|{','.join(d.services)}".encode()
+    ).hexdigest()
+    msg["Message-ID"] = f"<digest.{d.week}.{token[:24]}@{domain}>"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(render_text(d))
+    msg.add_alternative(render_html(d, f"cid:{CHART_CID}"), subtype="html")
+    for part in msg.iter_parts():
+        if part.get_content_type() == "text/html":
+            cast(EmailMessage, part).add_related(
+                png, "image", "png", cid=f"<{CHART_CID}>", filename="trend.png"
+            )
+    return msg
