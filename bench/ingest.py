@@ -24,13 +24,28 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bot.pipeline.stages import header_classifier  # noqa: E402
 from bot.poller import poll_all_once  # noqa: E402
+from classifiers.types import Classification, ClassifierInput, Reason  # noqa: E402
 from tests.apphelpers import counts, make_app  # noqa: E402
 from tests.mailfactory import load_corpus, make_email, record_to_eml  # noqa: E402
 from tests.servers import DovecotServer  # noqa: E402
 
 SHARED = REPO.parent / "shared"
+
+
+def header_classifier(inp: ClassifierInput) -> Classification:
+    """The spine without rules: automated mail from headers, else a person."""
+    if inp.automated_reason:
+        return Classification(
+            "automated",
+            0.99,
+            reasons=[
+                Reason(
+                    "headers.automated", "kind=automated", inp.automated_reason, source="headers"
+                )
+            ],
+        )
+    return Classification("enquiry", 0.0)
 
 
 def corpus_messages(count: int, seed: int = 7) -> list[bytes]:

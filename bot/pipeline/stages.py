@@ -24,8 +24,9 @@ from bot.letters.outbox import write_reply_letters
 from bot.models import Attachment, Case, Message, OutboxLetter, ReferenceCounter
 from bot.parse import UnparseableMessage, parse_message
 from bot.pipeline.context import BatchMemory, Context, Outcome
+from bot.services import Service
 from classifiers import LOW_CONFIDENCE
-from classifiers.types import Classification, ClassifierInput, Reason
+from classifiers.types import Classification, ClassifierInput
 
 LONDON = ZoneInfo("Europe/London")
 REFERENCE_RE = re.compile(r"\b([A-Z]{3})-(\d{4})-(\d{4,})\b")
@@ -35,16 +36,6 @@ class Classifier(Protocol):
     def __call__(self, inp: ClassifierInput) -> Classification: ...
 
 
-class ServiceInfo(Protocol):
-    """What intake needs to know of a service (``bot.services.Service`` provides it)."""
-
-    @property
-    def key(self) -> str: ...
-
-    @property
-    def reference_prefix(self) -> str: ...
-
-
 DeadlineFn = Callable[[Any, datetime, Classification, int], dict[str, Any]]
 
 
@@ -52,7 +43,7 @@ DeadlineFn = Callable[[Any, datetime, Classification, int], dict[str, Any]]
 class StageEnv:
     """What stages share besides the context: configuration and collaborators."""
 
-    services: Mapping[str, ServiceInfo]
+    services: Mapping[str, Service]
     classifier: Classifier
     deadline_fn: DeadlineFn
     attachment_max_bytes: int = 10 * 1024 * 1024
@@ -183,21 +174,6 @@ def classify(ctx: Context, env: StageEnv) -> None:
     ctx.record("classify", result.kind, f"confidence {result.confidence:.2f}; rules: {rules}")
     if result.kind == "automated" and ctx.case is None:
         ctx.stop(Outcome.DISCARD, p.automated_reason or "automated mail")
-
-
-def header_classifier(inp: ClassifierInput) -> Classification:
-    """The spine without rules (benchmarks): automated mail from headers, else a person."""
-    if inp.automated_reason:
-        return Classification(
-            "automated",
-            0.99,
-            reasons=[
-                Reason(
-                    "headers.automated", "kind=automated", inp.automated_reason, source="headers"
-                )
-            ],
-        )
-    return Classification("enquiry", 0.0)
 
 
 # ---------------------------------------------------------------------------------- route
