@@ -101,6 +101,7 @@ _AGO = re.compile(
     _I,
 )
 _LAST_MONTH = re.compile(r"\blast\s+month\b", _I)
+_FORTNIGHT = re.compile(r"\b(a|one|two|2)\s+fortnights?\s+ago\b", _I)
 _HALF_TERM = re.compile(
     r"\b(?:(last|this)\s+)?(october|february|may|autumn|spring|summer)\s+half[\s\-]?term\b"
     r"(?:\s+(\d{4}))?",
@@ -285,6 +286,10 @@ def find_dates(text: str, base: date) -> list[DateMention]:
             add(m, _add_months(base, -n), "month", "date.ago", 2)
         else:
             add(m, _add_months(base, -12 * n), "month", "date.ago", 3)
+
+    for m in _FORTNIGHT.finditer(text):
+        n = 2 if m.group(1).lower() in ("two", "2") else 1
+        add(m, base - timedelta(days=14 * n), "day", "date.ago", 1)
 
     for m in _WEEKDAY.finditer(text):
         lead = (m.group(1) or "").lower()

@@ -19,11 +19,12 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import spacy
-from spacy.attrs import IDX, LOWER
+from spacy.attrs import IDX, LENGTH, LOWER
 from spacy.language import Language
 from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokenizer import Tokenizer
@@ -47,13 +48,18 @@ LOW_CONFIDENCE = 0.6
 #: Kinds that get an automatic letter (an automated message must never land in one).
 LETTER_KINDS: frozenset[str] = frozenset({"complaint", "stage2_request", "compliment", "comment"})
 
-_REF_RE = re.compile(r"\b(?:IASS|DUR|STA|COV|STO)[-\s/]?\d{4}[-\s/]?\d{3,5}\b", re.IGNORECASE)
+# Case references however typed: IASS-2025-0027, IASS/2025/0027, iass 2025 0061, IASS_2025.0027,
+# IASS - 2025 - 0027, IASS20250027; normalised to IASS-2025-0027.
+_REF_RE = re.compile(
+    r"\b(IASS|DUR|STA|COV|STO)[ \t]*[-/._:#]?[ \t]*(\d{4})[ \t]*[-/._]?[ \t]*(\d{3,5})\b",
+    re.IGNORECASE,
+)
 _NEGATORS = frozenset({"not", "n't", "never", "no", "nt", "without", "nothing", "dont", "didnt"})
 _HEDGES = frozenset({"but", "however", "though", "although", "yet"})
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|sv|vs)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
 _LETTER_WORDS = re.compile(
-    r"\b(?:letter|email|e-mail|response|reply|outcome|findings)\b(?:[^.\n]{0,30}?\b(?:of|dated|sent"
-    r"|from))?\s+(?:on\s+)?$",
+    r"\b(?:letter|email|e-mail|response|reply|outcome|findings)\b(?:\s+(?:to|about)\s+my\s+complaint)?"
+    r"(?:[^.\n]{0,30}?\b(?:of|dated|sent|from))?\s+(?:on\s+)?$",
     re.IGNORECASE,
 )
 _SINCE = re.compile(r"\b(?:since|ever\s+since|from)\s+(?:\w+\s+){0,4}$", re.IGNORECASE)
@@ -121,6 +127,9 @@ class Classifier:
             if rule.pattern:
                 self.matcher.add(rule.id, [[dict(t) for t in p] for p in rule.pattern])
         self._anchors = self._matcher_anchors()
+        strings = self.nlp.vocab.strings
+        self._negator_ids = frozenset(strings.add(w) for w in _NEGATORS)
+        self._hedge_ids = frozenset(strings.add(w) for w in _HEDGES)
 
     def _matcher_anchors(self) -> np.ndarray | None:
         """Hashes of words at least one of which every token pattern needs (its last mandatory
@@ -150,15 +159,20 @@ class Classifier:
         return np.array(sorted(self.nlp.vocab.strings.add(w) for w in words), dtype="uint64")
 
     # ------------------------------------------------------------------ matching
-    def _doc_hits(self, doc: Doc) -> list[Hit]:
+    def _doc_hits(self, doc: Doc, text: str | None = None) -> list[Hit]:
         # Sentence ids per token from a cheap regex over the text (no sentencizer pass):
         # a sentence ends after . ! ? followed by space, or at a blank line.
-        text = doc.text
+        # ``text`` is the string the doc was made from (``doc.text`` rebuilds it token by
+        # token, which costs more than the matching itself).
+        if text is None:
+            text = doc.text
         ends = np.array([m.end() for m in _SENT_END.finditer(text)], dtype="int64")
         idx = doc.to_array(IDX).astype("int64")
+        length = doc.to_array(LENGTH).astype("int64")
+        lower = doc.to_array(LOWER)
         sent_of = np.searchsorted(ends, idx, side="right")
         raw: list[tuple[int, int, int]] = list(self.phrase_matcher(doc))
-        if self._anchors is None or np.isin(doc.to_array(LOWER), self._anchors).any():
+        if self._anchors is None or np.isin(lower, self._anchors).any():
             raw.extend(self.matcher(doc))
         hits: list[Hit] = []
         last_end: dict[str, int] = {}
@@ -175,17 +189,18 @@ class Classifier:
             if rule.negatable:
                 s0 = int(np.searchsorted(sent_of, sidx, side="left"))
                 s1 = int(np.searchsorted(sent_of, sidx, side="right"))
-                before = [doc[t].lower_ for t in range(max(s0, start - 5), start)]
-                if any(w in _NEGATORS for w in before):
+                before = lower[max(s0, start - 5) : start].tolist()
+                if any(w in self._negator_ids for w in before):
                     after_end = min(len(doc), max(end + 14, s1))
-                    after = {doc[t].lower_ for t in range(end, after_end)}
-                    if after & _HEDGES:
+                    after = set(lower[end:after_end].tolist())
+                    if after & self._hedge_ids:
                         hedged = True
                     else:
                         continue
-            span = doc[start:end]
+            start_char = int(idx[start])
+            end_char = int(idx[end - 1] + length[end - 1])
             hits.append(
-                Hit(rule, span.start_char, span.end_char, span.text, sidx, start, end, hedged)
+                Hit(rule, start_char, end_char, text[start_char:end_char], sidx, start, end, hedged)
             )
         return hits
 
@@ -269,7 +284,7 @@ class Classifier:
                     Reason(rule.id, rule.decision, m.group(0), m.start(), m.end(), "subject")
                 )
 
-        hits = self._doc_hits(doc)
+        hits = self._doc_hits(doc, text)
         body_hits: list[Hit] = []
         distinct: dict[tuple[str, bool], set[str]] = defaultdict(set)
         target_hits: list[tuple[Hit, str, int]] = []
@@ -352,6 +367,10 @@ class Classifier:
         process = s["enquiry.process"]
         intent = s["complaint.intent"]
         grievance = s["complaint.grievance"]
+        if s["target.iass"]:
+            # Generic dissatisfaction ("frustrated", "still waiting", "had to chase") is a
+            # grievance only in mail that is about this service (your adviser / IASS ...).
+            grievance += s["complaint.grievance_iass"]
         wanted = s["complaint.response_wanted"]
         soften = s["complaint.soften"]
         prior = s["stage2.prior"]
@@ -403,7 +422,8 @@ class Classifier:
             cue_sents = {
                 h.sent
                 for h in hits
-                if h.rule.decision in ("complaint.grievance", "complaint.intent")
+                if h.rule.decision
+                in ("complaint.grievance", "complaint.grievance_iass", "complaint.intent")
             }
             if role_sents & cue_sents:
                 score += 0.5
@@ -443,20 +463,19 @@ class Classifier:
     def _dates(inp: ClassifierInput, split: SplitText, result: Classification) -> None:
         received = inp.received.date()
         body = split.new
-        mentions = find_dates(body, received)
-        letter_dates: list[DateMention] = []
-        events: list[DateMention] = []
-        for m in mentions:
-            before = body[max(0, m.start - 40) : m.start]
-            if _LETTER_WORDS.search(before):
-                letter_dates.append(m)
-                continue
-            if _COMPLAINT_MADE.search(before):
-                continue
-            if _SINCE.search(before[-30:]):
-                # "waiting since March": the start of an ongoing problem; keep as a fallback.
-                m = DateMention(m.start, m.end, m.text, m.value, m.precision, m.rule, m.rank + 2)
-            events.append(m)
+        letter_dates, events = _event_candidates(body, received)
+        if result.kind == "complaint" and letter_dates:
+            # A first complaint about a letter ("your letter dated 28 August went to my old
+            # address"): the letter is what happened, not a Stage 1 response.
+            events = list(letter_dates) + events
+        if not events:
+            # Nothing dated in the new text: the event is often only in the forwarded or quoted
+            # Stage 1 letter ("your complaint about the home visit on 15 July 2025").
+            for extra in (split.forwarded, split.quoted):
+                if extra:
+                    _, events = _event_candidates(extra, received, skip_headers=True)
+                    if events:
+                        break
         if result.kind == "stage2_request" and letter_dates:
             ld = letter_dates[0]
             result.stage1_response_date = (
@@ -480,11 +499,12 @@ class Classifier:
         for source, hay in (
             ("body", split.new),
             ("subject", inp.subject or ""),
+            ("forwarded", split.forwarded),
             ("quoted", split.quoted),
         ):
             m = _REF_RE.search(hay)
             if m:
-                ref = re.sub(r"[\s/]", "-", m.group(0).upper())
+                ref = f"{m.group(1).upper()}-{m.group(2)}-{m.group(3)}"
                 result.stage1_reference = ref
                 result.reasons.append(
                     Reason(
@@ -497,11 +517,12 @@ class Classifier:
                     )
                 )
                 break
-        if result.stage1_response_date is None and split.quoted:
+        quoted = split.quoted or split.forwarded
+        if result.stage1_response_date is None and quoted:
             received = inp.received.date()
-            for hm in _QUOTED_HEADER_DATE.finditer(split.quoted):
-                line_end = split.quoted.find("\n", hm.start())
-                line = split.quoted[hm.start() : line_end if line_end >= 0 else len(split.quoted)]
+            for hm in _QUOTED_HEADER_DATE.finditer(quoted):
+                line_end = quoted.find("\n", hm.start())
+                line = quoted[hm.start() : line_end if line_end >= 0 else len(quoted)]
                 raw = hm.group("on") or hm.group("sent") or ""
                 found = [d for d in find_dates(raw, received) if d.precision == "day"]
                 if found:
@@ -513,10 +534,35 @@ class Classifier:
                             line.strip()[:120],
                             hm.start(),
                             hm.start() + len(line),
-                            "quoted",
+                            "quoted" if split.quoted else "forwarded",
                         )
                     )
                     break
+
+
+def _event_candidates(
+    text: str, received: date, skip_headers: bool = False
+) -> tuple[list[DateMention], list[DateMention]]:
+    """Date mentions in ``text`` split into (letter dates, candidate event dates)."""
+    headers = (
+        [(h.start(), h.end()) for h in _QUOTED_HEADER_DATE.finditer(text)] if skip_headers else []
+    )
+    letter_dates: list[DateMention] = []
+    events: list[DateMention] = []
+    for m in find_dates(text, received):
+        if any(hs <= m.start < he for hs, he in headers):
+            continue  # "On 3 Feb 2026, X wrote:" / "Date: Fri, 7 Aug 2026": when mail was sent
+        before = text[max(0, m.start - 40) : m.start]
+        if _LETTER_WORDS.search(before):
+            letter_dates.append(m)
+            continue
+        if _COMPLAINT_MADE.search(before):
+            continue
+        if _SINCE.search(before[-30:]):
+            # "waiting since March": the start of an ongoing problem; keep as a fallback.
+            m = DateMention(m.start, m.end, m.text, m.value, m.precision, m.rule, m.rank + 2)
+        events.append(m)
+    return letter_dates, events
 
 
 def _conf(margin: float, scale: float) -> float:

@@ -44,6 +44,7 @@ DECISIONS = frozenset(
         "kind=comment",
         "kind=enquiry",
         "complaint.grievance",
+        "complaint.grievance_iass",
         "complaint.intent",
         "complaint.response_wanted",
         "complaint.soften",
