@@ -188,21 +188,22 @@ def print_queue(app: object) -> None:
         (c for c in cases if c.needs_person),
         key=lambda c: (
             not c.flags.get("safeguarding"),
-            c.acknowledge_by or datetime.max.date(),
+            c.due_on or datetime.max.date(),
             c.id,
         ),
     )
     print(f"Triage queue ({len(urgent)} of {len(cases)} cases need a person):")
-    print(f"  {'reference':<15} {'kind':<15} {'conf':>4}  {'ack by':<10}  flags / why")
+    header = f"{'reference':<15} {'kind':<15} {'conf':>4}  {'status':<13} {'next due':<10}"
+    print(f"  {header}  flags / why")
     for c in urgent:
         flags = [
             k for k, v in c.flags.items() if isinstance(v, bool) and v and k != "within_12_months"
         ]
         why = "; ".join(c.flags.get("hold_reasons", [])) or "-"
-        ack = c.acknowledge_by.isoformat() if c.acknowledge_by else "-"
+        due = c.due_on.isoformat() if c.due_on else "-"
         print(
-            f"  {c.reference:<15} {c.kind:<15} {c.confidence or 0:>4.2f}  {ack:<10}  "
-            f"{' '.join(flags) or ''} {why}"
+            f"  {c.reference:<15} {c.kind:<15} {c.confidence or 0:>4.2f}  "
+            f"{c.status:<13} {due:<10}  {' '.join(flags) or ''} {why}"
         )
     print()
     if letters:
