@@ -288,6 +288,9 @@ class Classifier:
         body_hits: list[Hit] = []
         distinct: dict[tuple[str, bool], set[str]] = defaultdict(set)
         target_hits: list[tuple[Hit, str, int]] = []
+        # "How do I complain about the school?": the complaint words belong to the question
+        # about the process. A statement elsewhere ("I want to complain about CAMHS.") stands.
+        process_sents = {h.sent for h in hits if h.rule.decision == "enquiry.process"}
         for h in hits:
             source, base = src_of(h.start)
             factor = 0.5 if source == "subject" else (0.7 if source == "forwarded" else 1.0)
@@ -302,7 +305,10 @@ class Classifier:
             else:
                 bonus = _DIMINISHING[min(len(seen_cues), len(_DIMINISHING) - 1)]
                 seen_cues.add(cue)
-            scores[h.rule.decision] += h.rule.weight * factor * bonus
+            decision_key = h.rule.decision
+            if decision_key == "complaint.intent" and h.sent in process_sents:
+                decision_key = "complaint.intent_in_process"
+            scores[decision_key] += h.rule.weight * factor * bonus
             fired[h.rule.id].append(h)
             if source != "subject":
                 body_hits.append(h)
@@ -375,11 +381,8 @@ class Classifier:
         soften = s["complaint.soften"]
         prior = s["stage2.prior"]
         escalate = s["stage2.escalate"]
-        # "how do I complain about the school?" cancels the bare "complain about".
-        if process:
-            intent = max(0.0, intent - process)
         complaint = grievance + intent + (wanted if (grievance or intent) else 0.0) - soften
-        if process and grievance < 1.0:
+        if process and grievance < 1.0 and intent < 1.0:
             complaint -= 0.5 * process
         stage2 = min(prior, 1.5) + min(escalate, 2.0) if prior and escalate else 0.0
         if process and stage2:

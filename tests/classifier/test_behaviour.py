@@ -50,6 +50,22 @@ def test_out_of_scope_complaint(classifier: Classifier) -> None:
     assert needs_triage(c)
 
 
+def test_stated_complaint_with_a_process_question_is_a_complaint(classifier: Classifier) -> None:
+    # The question about where to complain does not cancel a complaint stated on its own.
+    c = classifier.classify(
+        make_input(
+            "I want to complain about the hospital. They cancelled his appointment again. "
+            "Who do I complain to, and can you help?"
+        )
+    )
+    assert c.kind == "complaint" and c.out_of_scope
+    # ... while the same words inside the question are only a question.
+    q = classifier.classify(
+        make_input("Who do I complain to about the hospital cancelling his appointment again?")
+    )
+    assert q.kind == "enquiry"
+
+
 def test_about_coordinator(classifier: Classifier) -> None:
     c = classifier.classify(
         make_input(
