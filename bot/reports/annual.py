@@ -168,7 +168,7 @@ def build_annual(
             select(Case.reference, LearningRecord)
             .join(Case, Case.id == LearningRecord.case_id)
             .where(LearningRecord.case_id.in_(ids))
-            .order_by(Case.received_at)
+            .order_by(Case.received_at, Case.id)  # id: same order on every database
         ).all()
         r.learning = [Learning(ref, lr.you_said, lr.we_did, lr.what_else) for ref, lr in rows]
     return r

@@ -50,8 +50,8 @@ def seed_week(app: App) -> None:
         s.commit()
 
 
-def _smtp_app(tmp_path: Path, smtp: SmtpSink) -> App:
-    data = make_config_data(f"sqlite:///{tmp_path / 'digest.db'}", tmp_path)
+def _smtp_app(db_url: str, tmp_path: Path, smtp: SmtpSink) -> App:
+    data = make_config_data(db_url, tmp_path)
     data["outbound"] = {"transport": "smtp", "host": "127.0.0.1", "port": smtp.port,
                         "tls": "none"}  # fmt: skip
     data["digest"] = {
@@ -97,8 +97,10 @@ def test_digest_content_has_no_personal_data(app: App, tmp_path: Path) -> None:
     out.write_text(html)
 
 
-def test_sent_once_per_week_across_restarts(tmp_path: Path, smtp_server: SmtpSink) -> None:
-    app = _smtp_app(tmp_path, smtp_server)
+def test_sent_once_per_week_across_restarts(
+    db_url: str, tmp_path: Path, smtp_server: SmtpSink
+) -> None:
+    app = _smtp_app(db_url, tmp_path, smtp_server)
     seed_week(app)
     now = MONDAY_0800 + timedelta(minutes=1)
     first = _scheduler(app, now).run_once()
@@ -118,8 +120,8 @@ def test_sent_once_per_week_across_restarts(tmp_path: Path, smtp_server: SmtpSin
     assert len(smtp_server.messages()) == 2
 
 
-def test_catch_up_after_downtime(tmp_path: Path, smtp_server: SmtpSink) -> None:
-    app = _smtp_app(tmp_path, smtp_server)
+def test_catch_up_after_downtime(db_url: str, tmp_path: Path, smtp_server: SmtpSink) -> None:
+    app = _smtp_app(db_url, tmp_path, smtp_server)
     seed_week(app)
     before = _scheduler(app, MONDAY_0800 - timedelta(minutes=1)).run_once()
     assert (before.written, before.sent) == (0, 0)
@@ -129,8 +131,8 @@ def test_catch_up_after_downtime(tmp_path: Path, smtp_server: SmtpSink) -> None:
     assert len(smtp_server.messages()) == 1
 
 
-def test_smtp_down_then_retried(tmp_path: Path, smtp_server: SmtpSink) -> None:
-    app = _smtp_app(tmp_path, smtp_server)
+def test_smtp_down_then_retried(db_url: str, tmp_path: Path, smtp_server: SmtpSink) -> None:
+    app = _smtp_app(db_url, tmp_path, smtp_server)
     smtp_server.stop()
     now = MONDAY_0800 + timedelta(minutes=5)
     stats = _scheduler(app, now).run_once()
