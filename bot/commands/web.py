@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from bot.app import build_app
 from bot.errors import UserError
 from bot.models import User
-from bot.web import security
+from bot.web import accounts, security
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -83,31 +83,17 @@ def _password(env: str | None) -> tuple[str, bool]:
         return value, False
     if sys.stdin.isatty():
         first = getpass.getpass("Password: ")
-        if first != getpass.getpass("Again: "):
-            raise UserError("the passwords differ")
-        if len(first) < 10:
-            raise UserError("a password needs at least 10 characters")
+        accounts.check_password(first, getpass.getpass("Again: "))
         return first, False
     return security.generate_password(), True
 
 
-def _check_email(email: str) -> str:
-    email = security.normalise_email(email)
-    if "@" not in email or len(email) > 320 or any(c.isspace() for c in email):
-        raise UserError(f"{email!r} is not an email address")
-    return email
-
-
 def cmd_users_add(args: argparse.Namespace) -> int:
     app = build_app(args.config)
-    email = _check_email(args.email)
-    roles = sorted(set(args.role))
-    services = sorted(set(args.service))
-    for s in services:
-        if s not in app.services:
-            raise UserError(f"--service: unknown service {s!r} ({', '.join(sorted(app.services))})")
-    if "coordinator" in roles and not services:
-        raise UserError("a coordinator needs at least one --service")
+    email = accounts.check_email(args.email)
+    roles, services = accounts.check_access(
+        args.role, args.service, app.services, option="--service"
+    )
     with app.sessions.begin() as s:
         user = s.scalar(select(User).where(User.email == email))
         created = user is None
@@ -116,23 +102,14 @@ def cmd_users_add(args: argparse.Namespace) -> int:
             password, generated = _password(args.password_env)
         if user is None:
             assert password is not None
-            user = User(
-                email=email,
-                password_hash=security.hash_password(password),
-                roles=roles,
-                services=services,
-                active=True,
-                session_version=1,
-                created_at=datetime.now(UTC),
-            )
+            user = accounts.new_user(email, password, roles, services, datetime.now(UTC))
             s.add(user)
         else:
-            user.roles = roles
-            user.services = services
+            accounts.set_access(user, roles, services, by=None)
             user.active = True
             user.session_version += 1
             if password is not None:
-                user.password_hash = security.hash_password(password)
+                accounts.set_password(user, password)
     what = "added" if created else "updated"
     print(f"{email}: {what} ({', '.join(roles)}; services: {', '.join(services) or 'all'})")
     if generated:
@@ -167,8 +144,7 @@ def cmd_users_passwd(args: argparse.Namespace) -> int:
     with app.sessions.begin() as s:
         user = _get(s, args.email)
         password, generated = _password(args.password_env)
-        user.password_hash = security.hash_password(password)
-        user.session_version += 1
+        accounts.set_password(user, password)
     print(f"{user.email}: password changed; signed out everywhere")
     if generated:
         print(f"password (shown once): {password}")
@@ -179,7 +155,6 @@ def cmd_users_disable(args: argparse.Namespace) -> int:
     app = build_app(args.config)
     with app.sessions.begin() as s:
         user = _get(s, args.email)
-        user.active = False
-        user.session_version += 1
+        accounts.set_active(user, False, by=None)
     print(f"{user.email}: disabled")
     return 0

@@ -79,9 +79,10 @@ def create_app(app: App, cfg: WebConfig | None = None, *, secret_key: bytes | No
     flask.before_request(_check_csrf)
     flask.after_request(_headers)
 
-    from bot.web import views
+    from bot.web import admin, views
 
     flask.register_blueprint(views.bp)
+    flask.register_blueprint(admin.bp)
     return flask
 
 
