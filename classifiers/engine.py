@@ -291,6 +291,10 @@ class Classifier:
         # "How do I complain about the school?": the complaint words belong to the question
         # about the process. A statement elsewhere ("I want to complain about CAMHS.") stands.
         process_sents = {h.sent for h in hits if h.rule.decision == "enquiry.process"}
+        # Generic dissatisfaction ("frustrated", "nobody told me") is about this service only in
+        # mail that mentions it, and not in a sentence that names another organisation instead.
+        iass_sents = {h.sent for h in hits if h.rule.decision == "target.iass"}
+        other_sents = {h.sent for h in hits if h.rule.decision == "target.other_org"}
         for h in hits:
             source, base = src_of(h.start)
             factor = 0.5 if source == "subject" else (0.7 if source == "forwarded" else 1.0)
@@ -308,6 +312,10 @@ class Classifier:
             decision_key = h.rule.decision
             if decision_key == "complaint.intent" and h.sent in process_sents:
                 decision_key = "complaint.intent_in_process"
+            elif decision_key == "complaint.grievance_iass" and not _near_service(
+                h.sent, iass_sents, other_sents
+            ):
+                decision_key = "complaint.grievance_elsewhere"
             scores[decision_key] += h.rule.weight * factor * bonus
             fired[h.rule.id].append(h)
             if source != "subject":
@@ -373,10 +381,8 @@ class Classifier:
         process = s["enquiry.process"]
         intent = s["complaint.intent"]
         grievance = s["complaint.grievance"]
-        if s["target.iass"]:
-            # Generic dissatisfaction ("frustrated", "still waiting", "had to chase") is a
-            # grievance only in mail that is about this service (your adviser / IASS ...).
-            grievance += s["complaint.grievance_iass"]
+        # Generic dissatisfaction near a mention of this service (see _near_service).
+        grievance += s["complaint.grievance_iass"]
         wanted = s["complaint.response_wanted"]
         soften = s["complaint.soften"]
         prior = s["stage2.prior"]
@@ -541,6 +547,15 @@ class Classifier:
                         )
                     )
                     break
+
+
+def _near_service(sent: int, iass_sents: set[int], other_sents: set[int]) -> bool:
+    """Generic dissatisfaction counts against this service when the mail mentions the service
+    and the sentence does not name only another organisation ("the school keep deciding
+    without asking me"). A whole-mail scope, because people go on with "she" and "they"."""
+    if sent in other_sents and sent not in iass_sents:
+        return False
+    return bool(iass_sents)
 
 
 def _event_candidates(
