@@ -54,12 +54,34 @@ _REF_RE = re.compile(
     r"\b(IASS|DUR|STA|COV|STO)[ \t]*[-/._:#]?[ \t]*(\d{4})[ \t]*[-/._]?[ \t]*(\d{3,5})\b",
     re.IGNORECASE,
 )
+# Other shapes services use ("STK/25/004", "SOT-IASS-26-003", "ref 2025-0077"), read only
+# after a label (ref, reference, case number ...) and kept as written.
+_LABELLED_REF_RE = re.compile(
+    r"\b(?:ref(?:erence)?|case|complaint)(?:\s*(?:no|number|num))?\.?\s*(?:is\s+)?[:#]?\s*"
+    r"(?P<ref>(?:(?-i:[A-Z]{2,6})[-/ ]){0,2}\d{2,4}[-/]\d{1,5}"
+    r"|(?-i:[A-Z]{2,6})[-/][A-Z0-9]{1,6}[-/]\d{1,5})\b",
+    re.IGNORECASE,
+)
+
+
+def normalise_reference(text: str) -> str:
+    """IASS/2025/0027, iass 2025 0027, IASS_2025.0027 -> IASS-2025-0027; other shapes as
+    written (trimmed)."""
+    m = _REF_RE.fullmatch(text.strip())
+    if m:
+        return f"{m.group(1).upper()}-{m.group(2)}-{m.group(3)}"
+    return text.strip()
+
+
 _NEGATORS = frozenset({"not", "n't", "never", "no", "nt", "without", "nothing", "dont", "didnt"})
 _HEDGES = frozenset({"but", "however", "though", "although", "yet"})
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|sv|vs)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
 _LETTER_WORDS = re.compile(
-    r"\b(?:letter|email|e-mail|response|reply|outcome|findings)\b(?:\s+(?:to|about)\s+my\s+complaint)?"
-    r"(?:[^.\n]{0,30}?\b(?:of|dated|sent|from))?\s+(?:on\s+)?$",
+    r"\b(?:letter|leter|email|e-mail|response|reply|answer|outcome|findings)\b"
+    r"(?:\s+(?:to|about)\s+my\s+complaint)?"
+    r"(?:(?:[^.\n]{0,30}?\b(?:of|dated|sent|from))?\s+(?:on\s+)?"
+    # "the letter I got on 10/03/2025", "the answer from manager on 14/04/2026"
+    r"|[^.\n]{0,30}?\s(?:on|dated)\s+(?:the\s+)?|[^.\n]{0,30}?\b(?:got|received|had)\s+)$",
     re.IGNORECASE,
 )
 _SINCE = re.compile(r"\b(?:since|ever\s+since|from)\s+(?:\w+\s+){0,4}$", re.IGNORECASE)
@@ -513,19 +535,25 @@ class Classifier:
         ):
             m = _REF_RE.search(hay)
             if m:
-                ref = f"{m.group(1).upper()}-{m.group(2)}-{m.group(3)}"
-                result.stage1_reference = ref
-                result.reasons.append(
-                    Reason(
-                        "extract.stage1_reference",
-                        "stage1_reference",
-                        m.group(0),
-                        m.start(),
-                        m.end(),
-                        source,
-                    )
+                ref, span = normalise_reference(m.group(0)), (m.start(), m.end(), m.group(0))
+            else:
+                lm = _LABELLED_REF_RE.search(hay)
+                if lm is None:
+                    continue
+                ref = lm.group("ref")
+                span = (lm.start("ref"), lm.end("ref"), ref)
+            result.stage1_reference = ref
+            result.reasons.append(
+                Reason(
+                    "extract.stage1_reference",
+                    "stage1_reference",
+                    span[2],
+                    span[0],
+                    span[1],
+                    source,
                 )
-                break
+            )
+            break
         quoted = split.quoted or split.forwarded
         if result.stage1_response_date is None and quoted:
             received = inp.received.date()

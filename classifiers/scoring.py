@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from classifiers.engine import LETTER_KINDS
+from classifiers.engine import LETTER_KINDS, normalise_reference
 from classifiers.types import KINDS, Classification, ClassifierInput
 
 __all__ = ["CorpusError", "Scores", "input_from_record", "read_jsonl", "score"]
@@ -155,7 +155,7 @@ def score(records: Sequence[Mapping[str, Any]], results: Sequence[Classification
     out.stage1_reference_n = len(s2)
     if s2:
         out.stage1_reference_acc = sum(
-            1 for r, c in s2 if r["label"].get("stage1_reference") == c.stage1_reference
+            1 for r, c in s2 if _same_ref(r["label"].get("stage1_reference"), c.stage1_reference)
         ) / len(s2)
         out.stage1_response_date_acc = sum(
             1 for r, c in s2 if r["label"].get("stage1_response_date") == c.stage1_response_date
@@ -177,10 +177,18 @@ def score(records: Sequence[Mapping[str, Any]], results: Sequence[Classification
             if lab.get("within_12_months") != c.within_12_months:
                 diffs.append(f"w12 {lab.get('within_12_months')}->{c.within_12_months}")
         if lab["kind"] == "stage2_request":
-            if lab.get("stage1_reference") != c.stage1_reference:
+            if not _same_ref(lab.get("stage1_reference"), c.stage1_reference):
                 diffs.append(f"ref {lab.get('stage1_reference')}->{c.stage1_reference}")
             if lab.get("stage1_response_date") != c.stage1_response_date:
                 diffs.append(f"s1date {lab.get('stage1_response_date')}->{c.stage1_response_date}")
         if diffs:
             out.errors.append(f"{r['id']}: " + "; ".join(diffs))
     return out
+
+
+def _same_ref(label: str | None, got: str | None) -> bool:
+    """References compare after normalising the usual shape (a label may keep the writer's
+    "IASS/2025/0027" where the classifier gives IASS-2025-0027)."""
+    if label is None or got is None:
+        return label is got
+    return normalise_reference(label) == normalise_reference(got)

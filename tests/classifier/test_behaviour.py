@@ -96,3 +96,37 @@ def test_automated(classifier: Classifier) -> None:
     assert c.kind == "automated"
     c = classifier.classify(make_input("hello", automated_reason="Auto-Submitted: auto-replied"))
     assert c.kind == "automated" and c.reasons[0].source == "headers"
+
+
+@pytest.mark.parametrize(
+    ("text", "ref"),
+    [
+        ("My complaint reference is IASS/2025/0027.", "IASS-2025-0027"),
+        ("Your ref: SOT-IASS-26-003", "SOT-IASS-26-003"),
+        ("my case ref 2025-0077", "2025-0077"),
+        ("Reference: STA/25/031", "STA/25/031"),
+    ],
+)
+def test_stage1_reference_shapes(classifier: Classifier, text: str, ref: str) -> None:
+    c = classifier.classify(
+        make_input(
+            "I got your reply to my complaint and I am not happy with it. I want it escalated "
+            f"to the next stage.\n\n{text}"
+        )
+    )
+    assert c.kind == "stage2_request"
+    assert c.stage1_reference == ref
+
+
+def test_stage1_response_date_from_the_letter_i_got(classifier: Classifier) -> None:
+    c = classifier.classify(
+        make_input(
+            "I'm still not happy with the reply from your manager and want someone else to look "
+            "at it. The letter I got on 10/03/2026 says the adviser can't recall telling me the "
+            "wrong deadline back in January 2025.",
+            received="2026-03-20T10:00:00+00:00",
+        )
+    )
+    assert c.kind == "stage2_request"
+    assert c.stage1_response_date == "2026-03-10"
+    assert c.event_date == "2025-01"
