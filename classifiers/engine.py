@@ -149,6 +149,13 @@ class Classifier:
             if rule.pattern:
                 self.matcher.add(rule.id, [[dict(t) for t in p] for p in rule.pattern])
         self._anchors = self._matcher_anchors()
+        # When every token pattern has a text gate, one regex decides whether to run the Matcher.
+        pattern_rules = [r for r in self.rules if r.pattern]
+        self._gate: re.Pattern[str] | None = (
+            re.compile("|".join(f"(?:{r.gate.pattern})" for r in pattern_rules if r.gate), re.I)
+            if pattern_rules and all(r.gate is not None for r in pattern_rules)
+            else None
+        )
         strings = self.nlp.vocab.strings
         self._negator_ids = frozenset(strings.add(w) for w in _NEGATORS)
         self._hedge_ids = frozenset(strings.add(w) for w in _HEDGES)
@@ -194,7 +201,10 @@ class Classifier:
         lower = doc.to_array(LOWER)
         sent_of = np.searchsorted(ends, idx, side="right")
         raw: list[tuple[int, int, int]] = list(self.phrase_matcher(doc))
-        if self._anchors is None or np.isin(lower, self._anchors).any():
+        if self._gate is not None:
+            if self._gate.search(text):
+                raw.extend(self.matcher(doc))
+        elif self._anchors is None or np.isin(lower, self._anchors).any():
             raw.extend(self.matcher(doc))
         hits: list[Hit] = []
         last_end: dict[str, int] = {}

@@ -81,3 +81,19 @@ def test_loader_rejects_bad_json(tmp_path: Path) -> None:
     path.write_text('{"id": \n', encoding="utf-8")
     with pytest.raises(PatternError, match=r"x\.jsonl:1: invalid JSON"):
         load_rules([path])
+
+
+def test_loader_rejects_a_gate_without_a_pattern(tmp_path: Path) -> None:
+    bad = dict(GOOD, gate="an idea")
+    with pytest.raises(PatternError, match=r"x\.jsonl:1.*gate must be a regex string"):
+        load_rules([_write(tmp_path, bad)])
+
+
+def test_gate_decides_whether_the_matcher_runs(tmp_path: Path) -> None:
+    pattern = [[{"IS_TITLE": True}, {"LOWER": "'s"}, {"LOWER": "letter"}]]
+    base = {"id": "test.named", "decision": "stage2.prior", "weight": 1, "pattern": pattern}
+    base["examples"] = {"pos": ["Mrs Khan's letter"], "neg": ["a letter"]}
+    open_gate = Classifier(load_rules([_write(tmp_path, dict(base, gate="'s\\s+letter"))]))
+    assert open_gate.rule_fires("test.named", "I read Mrs Khan's letter twice.")
+    shut = Classifier(load_rules([_write(tmp_path, dict(base, gate="never-in-this-text"))]))
+    assert not shut.rule_fires("test.named", "I read Mrs Khan's letter twice.")
