@@ -148,44 +148,43 @@ class Classifier:
                 )
             if rule.pattern:
                 self.matcher.add(rule.id, [[dict(t) for t in p] for p in rule.pattern])
-        self._anchors = self._matcher_anchors()
-        # When every token pattern has a text gate, one regex decides whether to run the Matcher.
-        pattern_rules = [r for r in self.rules if r.pattern]
-        self._gate: re.Pattern[str] | None = (
-            re.compile("|".join(f"(?:{r.gate.pattern})" for r in pattern_rules if r.gate), re.I)
-            if pattern_rules and all(r.gate is not None for r in pattern_rules)
-            else None
-        )
+        self._needs = self._matcher_needs()
         strings = self.nlp.vocab.strings
         self._negator_ids = frozenset(strings.add(w) for w in _NEGATORS)
         self._hedge_ids = frozenset(strings.add(w) for w in _HEDGES)
 
-    def _matcher_anchors(self) -> np.ndarray | None:
-        """Hashes of words at least one of which every token pattern needs (its last mandatory
-        LOWER-constrained token). A doc with none of them cannot match: skip the Matcher."""
-        words: set[str] = set()
-        stop = self.nlp.Defaults.stop_words
+    def _matcher_needs(self) -> list[list[frozenset[int]]] | None:
+        """For each token pattern, the word sets it needs (one per mandatory LOWER-constrained
+        token), as hashes. A doc that lacks a word from some set of every pattern cannot match:
+        skip the Matcher. None when a pattern needs no particular word (always run it)."""
+        strings = self.nlp.vocab.strings
+        needs: list[list[frozenset[int]]] = []
         for rule in self.rules:
             for pat in rule.pattern:
-                options: list[list[str]] = []
+                sets: list[frozenset[int]] = []
                 for tok in pat:
                     if tok.get("OP") in ("?", "*"):
                         continue
                     lower = tok.get("LOWER")
-                    if isinstance(lower, str):
-                        options.append([lower])
-                    elif isinstance(lower, dict) and isinstance(lower.get("IN"), list):
-                        options.append([str(x) for x in lower["IN"]])
-                # The rarest-looking anchor: the word set with the fewest stop words.
-                needed = (
-                    min(options, key=lambda ws: sum(w in stop for w in ws)) if options else None
-                )
-                if needed is None:
-                    return None  # a pattern without a word anchor: always run the Matcher
-                words.update(w.lower() for w in needed)
-        if not words:
-            return None
-        return np.array(sorted(self.nlp.vocab.strings.add(w) for w in words), dtype="uint64")
+                    words = (
+                        [lower]
+                        if isinstance(lower, str)
+                        else [str(x) for x in lower["IN"]]
+                        if isinstance(lower, dict) and isinstance(lower.get("IN"), list)
+                        else None
+                    )
+                    if words:
+                        sets.append(frozenset(strings.add(w.lower()) for w in words))
+                if not sets:
+                    return None
+                needs.append(sets)
+        return needs
+
+    def _matcher_may_match(self, lower: np.ndarray) -> bool:
+        if self._needs is None:
+            return True
+        words = set(lower.tolist())
+        return any(all(not ws.isdisjoint(words) for ws in sets) for sets in self._needs)
 
     # ------------------------------------------------------------------ matching
     def _doc_hits(self, doc: Doc, text: str | None = None) -> list[Hit]:
@@ -201,10 +200,7 @@ class Classifier:
         lower = doc.to_array(LOWER)
         sent_of = np.searchsorted(ends, idx, side="right")
         raw: list[tuple[int, int, int]] = list(self.phrase_matcher(doc))
-        if self._gate is not None:
-            if self._gate.search(text):
-                raw.extend(self.matcher(doc))
-        elif self._anchors is None or np.isin(lower, self._anchors).any():
+        if self._matcher_may_match(lower):
             raw.extend(self.matcher(doc))
         hits: list[Hit] = []
         last_end: dict[str, int] = {}

@@ -7,8 +7,6 @@ One JSON object per line::
      "weight": 0.7,                          # > 0
      "phrases": ["no call back", ...],       # PhraseMatcher terms (lower-cased match), and/or
      "pattern": [[{"LOWER": "..."}, ...]],   # spaCy Matcher token patterns (keep these few), or
-     "gate": "'s\\s+letter",                  # pattern rules: a text regex every match needs
-                                             # (the Matcher is skipped on text without it)
      "regex": "^noreply@",                   # for source "sender"/"subject" only
      "source": "body",                       # body (default) | subject | sender
      "negatable": false,                     # a preceding "not/never/don't" cancels the hit
@@ -72,7 +70,6 @@ _FIELDS = frozenset(
         "negatable",
         "note",
         "examples",
-        "gate",
     }
 )
 _SOURCES = frozenset({"body", "subject", "sender"})
@@ -91,7 +88,6 @@ class Rule:
     phrases: tuple[str, ...] = ()
     pattern: tuple[tuple[Mapping[str, Any], ...], ...] = ()
     regex: re.Pattern[str] | None = None
-    gate: re.Pattern[str] | None = None
     source: str = "body"
     negatable: bool = False
     note: str = ""
@@ -162,14 +158,6 @@ def parse_rule(obj: object, where: str) -> Rule:
         raise _fail(where, f"source {source!r} rules must use regex")
     if source == "body" and regex is not None:
         raise _fail(where, "body rules use phrases/pattern, not regex")
-    gate: re.Pattern[str] | None = None
-    if "gate" in obj:
-        if not pattern or not isinstance(obj["gate"], str):
-            raise _fail(where, "gate must be a regex string, on a rule with a pattern")
-        try:
-            gate = re.compile(obj["gate"], re.IGNORECASE)
-        except re.error as exc:
-            raise _fail(where, f"bad gate: {exc}") from None
     negatable = obj.get("negatable", False)
     if not isinstance(negatable, bool):
         raise _fail(where, "negatable must be true or false")
@@ -190,7 +178,6 @@ def parse_rule(obj: object, where: str) -> Rule:
         phrases=phrases,
         pattern=pattern,
         regex=regex,
-        gate=gate,
         source=source,
         negatable=negatable,
         note=note,

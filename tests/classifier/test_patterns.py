@@ -83,17 +83,13 @@ def test_loader_rejects_bad_json(tmp_path: Path) -> None:
         load_rules([path])
 
 
-def test_loader_rejects_a_gate_without_a_pattern(tmp_path: Path) -> None:
-    bad = dict(GOOD, gate="an idea")
-    with pytest.raises(PatternError, match=r"x\.jsonl:1.*gate must be a regex string"):
-        load_rules([_write(tmp_path, bad)])
-
-
-def test_gate_decides_whether_the_matcher_runs(tmp_path: Path) -> None:
+def test_matcher_skipped_only_where_a_pattern_cannot_match(tmp_path: Path) -> None:
     pattern = [[{"IS_TITLE": True}, {"LOWER": "'s"}, {"LOWER": "letter"}]]
-    base = {"id": "test.named", "decision": "stage2.prior", "weight": 1, "pattern": pattern}
-    base["examples"] = {"pos": ["Mrs Khan's letter"], "neg": ["a letter"]}
-    open_gate = Classifier(load_rules([_write(tmp_path, dict(base, gate="'s\\s+letter"))]))
-    assert open_gate.rule_fires("test.named", "I read Mrs Khan's letter twice.")
-    shut = Classifier(load_rules([_write(tmp_path, dict(base, gate="never-in-this-text"))]))
-    assert not shut.rule_fires("test.named", "I read Mrs Khan's letter twice.")
+    rule = {"id": "test.named", "decision": "stage2.prior", "weight": 1, "pattern": pattern}
+    rule["examples"] = {"pos": ["Mrs Khan's letter"], "neg": ["a letter"]}
+    c = Classifier(load_rules([_write(tmp_path, rule)]))
+    words = c.nlp.make_doc("I read Mrs Khan's letter twice.").to_array("LOWER")
+    assert c._matcher_may_match(words)
+    assert c.rule_fires("test.named", "I read Mrs Khan's letter twice.")
+    # Both needed words must be there: "letter" alone cannot match.
+    assert not c._matcher_may_match(c.nlp.make_doc("I read the letter twice.").to_array("LOWER"))
