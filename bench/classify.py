@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO))
 from classifiers.engine import Classifier  # noqa: E402
 from classifiers.scoring import read_jsonl  # noqa: E402
 
-DEFAULT = REPO.parent / "shared" / "corpus" / "dev.jsonl"
+DEFAULT = REPO / "tests" / "data" / "corpus" / "dev.jsonl"
 
 
 def main(argv: list[str] | None = None) -> int:

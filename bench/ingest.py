@@ -28,9 +28,8 @@ from bot.poller import poll_all_once  # noqa: E402
 from classifiers.types import Classification, ClassifierInput, Reason  # noqa: E402
 from tests.apphelpers import counts, make_app  # noqa: E402
 from tests.mailfactory import load_corpus, make_email, record_to_eml  # noqa: E402
+from tests.paths import DEV_JSONL, MIME_DIR  # noqa: E402
 from tests.servers import DovecotServer  # noqa: E402
-
-SHARED = REPO.parent / "shared"
 
 
 def header_classifier(inp: ClassifierInput) -> Classification:
@@ -50,8 +49,8 @@ def header_classifier(inp: ClassifierInput) -> Classification:
 
 def corpus_messages(count: int, seed: int = 7) -> list[bytes]:
     rng = random.Random(seed)
-    records = load_corpus(SHARED / "corpus" / "dev.jsonl")
-    mime = [p.read_bytes() for p in sorted((SHARED / "corpus" / "realworld-mime").rglob("*.eml"))]
+    records = load_corpus(DEV_JSONL)
+    mime = [p.read_bytes() for p in sorted(MIME_DIR.rglob("*.eml"))]
     out: list[bytes] = []
     for i in range(count):
         choice = i % 10

@@ -5,7 +5,7 @@
 - ``imap_account`` (alias ``imap_user_mailbox``): a fresh, empty mailbox user per test
   on the session Dovecot, so tests never see each other's mail.
 - ``postgres_server``: session PostgresServer; ``pg_url``: a fresh empty database per test.
-- ``repo_root``, ``shared_dir``: paths.
+- ``repo_root``, ``data_dir``: paths (all test data lives in ``tests/data``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # so `tests.servers` imports however pytest is started
     sys.path.insert(0, str(REPO_ROOT))
 
+from tests.paths import DATA_DIR  # noqa: E402
 from tests.servers import (  # noqa: E402
     DovecotServer,
     ImapAccount,
@@ -36,11 +37,8 @@ def repo_root() -> Path:
 
 
 @pytest.fixture(scope="session")
-def shared_dir(repo_root: Path) -> Path:
-    path = repo_root.parent / "shared"
-    if not path.is_dir():
-        pytest.fail(f"shared folder {path} is missing (it must sit next to the repository)")
-    return path
+def data_dir() -> Path:
+    return DATA_DIR
 
 
 @pytest.fixture(scope="session")

@@ -61,7 +61,7 @@ def make_email(
 
 
 def record_to_eml(record: dict[str, Any]) -> bytes:
-    """A corpus record (../shared/corpus format) as the email it stands for."""
+    """A corpus record (tests/data/corpus format) as the email it stands for."""
     received = datetime.fromisoformat(record["received"])
     body = record["body"]
     html_body = None

@@ -167,8 +167,8 @@ def test_a_failing_stage_quarantines_and_rolls_back(
         assert s.scalar(select(CaseEvent)) is None
 
 
-def test_every_realworld_mime_file_is_logged_or_quarantined(app: App, shared_dir: Path) -> None:
-    files = sorted((shared_dir / "corpus" / "realworld-mime").rglob("*.eml"))
+def test_every_realworld_mime_file_is_logged_or_quarantined(app: App, data_dir: Path) -> None:
+    files = sorted((data_dir / "realworld-mime").rglob("*.eml"))
     assert len(files) > 100
     outcomes: dict[str, int] = {}
     for path in files:
@@ -185,8 +185,8 @@ def test_every_realworld_mime_file_is_logged_or_quarantined(app: App, shared_dir
     assert outcomes.get("quarantine", 0) == len(logged)
 
 
-def test_every_dev_corpus_record_is_logged_exactly_once(app: App, shared_dir: Path) -> None:
-    records = load_corpus(shared_dir / "corpus" / "dev.jsonl")
+def test_every_dev_corpus_record_is_logged_exactly_once(app: App, data_dir: Path) -> None:
+    records = load_corpus(data_dir / "corpus" / "dev.jsonl")
     for rec in records:
         app.intake.process(record_to_eml(rec), Source(rec["service"], rec["service"]))
     for rec in records[:20]:

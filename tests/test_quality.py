@@ -30,3 +30,17 @@ def test_tool_is_clean(command: list[str]) -> None:
         timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+
+
+def test_nothing_reads_outside_the_repository() -> None:
+    """A clone with nothing beside it runs every test and benchmark: no path to ../shared."""
+    offenders = []
+    for folder in ("bot", "classifiers", "tests", "bench", "config"):
+        for path in (REPO / folder).rglob("*"):
+            if path.suffix not in {".py", ".toml", ".sh", ".cfg"} or "data" in path.parts:
+                continue
+            text = path.read_text(encoding="utf-8", errors="replace")
+            for needle in ("../shared", 'parent / "shared"', "parents[1].parent"):
+                if needle in text and path.name != "test_quality.py":
+                    offenders.append(f"{path.relative_to(REPO)}: {needle}")
+    assert offenders == []

@@ -220,9 +220,11 @@ def test_postgres_default_database(postgres_server: PostgresServer) -> None:
         engine.dispose()
 
 
-def test_paths(repo_root: Path, shared_dir: Path) -> None:
+def test_paths(repo_root: Path, data_dir: Path) -> None:
     assert (repo_root / "pyproject.toml").is_file()
-    assert shared_dir == repo_root.parent / "shared"
+    assert data_dir.is_relative_to(repo_root)
+    assert (data_dir / "corpus" / "dev.jsonl").is_file()
+    assert (data_dir / "realworld-mime" / "LICENSE-mikel-mail").is_file()
 
 
 def test_free_port_hands_out_distinct_ports() -> None:

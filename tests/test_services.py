@@ -15,9 +15,10 @@ import pytest
 import bot
 from bot.errors import ConfigError
 from bot.services import Service, load_service_file, load_services, parse_service
+from tests.paths import PROCEDURES_DIR
 
 SERVICES_DIR = bot.ROOT / "config" / "services"
-DOCS_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "procedures"
+DOCS_DIR = PROCEDURES_DIR
 
 
 def _durham_text() -> str:

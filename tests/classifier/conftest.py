@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from classifiers import Classifier, ClassifierInput, get_classifier
+from tests.paths import CORPUS_DIR, DEV_JSONL, MIME_DIR
 
-REPO = Path(__file__).resolve().parents[2]
-SHARED = REPO.parent / "shared"
-DEV_JSONL = SHARED / "corpus" / "dev.jsonl"
-MIME_DIR = SHARED / "corpus" / "realworld-mime"
+__all__ = ["CORPUS_DIR", "DEV_JSONL", "MIME_DIR"]
 
 
 @pytest.fixture(scope="session")

@@ -1,8 +1,8 @@
 """Scores on the labelled corpora must not fall below the floors reached.
 
-- ``dev.jsonl`` (../shared/corpus): the corpus the rules were developed on. Floors are the
-  figures reached, rounded down a little, never below the issue's targets.
-- ``heldout.jsonl`` (here): a SECOND corpus in the same format and labels, written
+- ``dev.jsonl`` (all corpora live in tests/data/corpus): the corpus the rules were developed
+  on. Floors are the figures reached, rounded down a little, never below the issue's targets.
+- ``heldout.jsonl``: a SECOND corpus in the same format and labels, written
   independently of the rules, to measure how well they generalise; its floors are lower.
   Records ho-001..ho-100 were used for development, ho-101..ho-150 only for checking.
 - ``heldout3.jsonl``: a THIRD independent corpus. First score, before any rule saw it:
@@ -16,18 +16,16 @@ Do not tune rules to individual records: add general cue families instead.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from classifiers import Classifier
 from classifiers.scoring import read_jsonl, score
 
-from .conftest import DEV_JSONL
+from .conftest import CORPUS_DIR, DEV_JSONL
 
-HELDOUT_JSONL = Path(__file__).with_name("heldout.jsonl")
-HELDOUT3_JSONL = Path(__file__).with_name("heldout3.jsonl")
-HELDOUT4_JSONL = Path(__file__).with_name("heldout4.jsonl")
+HELDOUT_JSONL = CORPUS_DIR / "heldout.jsonl"
+HELDOUT3_JSONL = CORPUS_DIR / "heldout3.jsonl"
+HELDOUT4_JSONL = CORPUS_DIR / "heldout4.jsonl"
 
 FLOORS = {
     "dev": {
