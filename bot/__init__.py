@@ -1,8 +1,10 @@
 """sendiass-bot: complaints intake for SEND Information, Advice and Support Services."""
 
-from pathlib import Path
+from bot import resources
 
 __version__ = "0.1.0"
 
-#: The project root: ``config/``, ``templates/`` and ``var/`` are found relative to it.
-ROOT = Path(__file__).resolve().parent.parent
+#: Where ``templates/`` and ``config/`` are read from: the checkout's top level, or the copies
+#: a wheel installs under ``bot/_data/``. Prefer the functions of :mod:`bot.resources`, which
+#: also let a site's ``config/`` override the bundled service files and categories.
+ROOT = resources.bundled_root()

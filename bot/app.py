@@ -1,25 +1,32 @@
-"""Everything a command needs, built once from the configuration."""
+"""Everything a command needs, built once from the configuration.
+
+The intake pipeline (and with it spaCy, through the classifier) is built on first use of
+:attr:`App.intake`, so commands that only read the database start quickly.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot import db
+from bot import db, resources
 from bot.config import Config, load_config
-from bot.deadlines import intake_deadlines
-from bot.intake import Intake
-from bot.letters.render import renderer_for
-from bot.letters.sender import Sender, make_transport
 from bot.models import Message, QuarantineItem
-from bot.pipeline.stages import StageEnv, utcnow
 from bot.services import Service, load_services
-from classifiers import classify
+
+if TYPE_CHECKING:
+    from bot.intake import Intake
+    from bot.letters.sender import Sender
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
 
 
 @dataclass
@@ -28,7 +35,27 @@ class App:
     services: Mapping[str, Service]
     engine: Engine
     sessions: sessionmaker[Session]
-    intake: Intake
+    clock: Callable[[], datetime] = utcnow
+    _intake: Intake | None = field(default=None, repr=False)
+
+    @property
+    def intake(self) -> Intake:
+        """The message pipeline, built on first use (it imports the classifier)."""
+        if self._intake is None:
+            from bot.deadlines import intake_deadlines
+            from bot.intake import Intake
+            from bot.pipeline.stages import StageEnv
+            from classifiers import classify
+
+            env = StageEnv(
+                services=self.services,
+                classifier=classify,
+                deadline_fn=intake_deadlines,
+                attachment_max_bytes=self.config.intake.attachment_max_bytes,
+                message_max_bytes=self.config.intake.message_max_bytes,
+            )
+            self._intake = Intake(self.sessions, env, self.clock)
+        return self._intake
 
     def logged_uids(self, mailbox: str, uidvalidity: int, uids: list[int]) -> list[int]:
         """Those of ``uids`` that have a committed record (message or quarantine)."""
@@ -53,9 +80,11 @@ class App:
         return sorted(wanted & found)
 
     def make_sender(self) -> Sender:
-        """The outbox sender for the configured transport, on the intake's clock."""
+        """The outbox sender for the configured transport, on the app's clock."""
+        from bot.letters.sender import Sender, make_transport
+
         return Sender(
-            self.sessions, self.services, make_transport(self.config.outbound), self.intake.clock
+            self.sessions, self.services, make_transport(self.config.outbound), self.clock
         )
 
 
@@ -66,7 +95,9 @@ def build_app(
     clock: Callable[[], datetime] = utcnow,
     upgrade: bool = True,
 ) -> App:
-    services = load_services()
+    from bot.letters.render import renderer_for
+
+    services = load_services(resources.services_dir(config_path))
     if config is None:
         config = load_config(config_path, known_services=set(services))
     renderer_for().check(services.values())  # a broken letter template stops us here
@@ -74,11 +105,4 @@ def build_app(
     if upgrade:
         db.upgrade(engine)
     sessions = db.session_factory(engine)
-    env = StageEnv(
-        services=services,
-        classifier=classify,
-        deadline_fn=intake_deadlines,
-        attachment_max_bytes=config.intake.attachment_max_bytes,
-        message_max_bytes=config.intake.message_max_bytes,
-    )
-    return App(config, services, engine, sessions, Intake(sessions, env, clock))
+    return App(config, services, engine, sessions, clock)

@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from bot import resources
 from bot.errors import UserError
 
 #: Command modules, in the order their commands are listed by ``--help``.
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    resources.use_config(args.config)  # its folder may hold the site's service files
     # The long-running commands report what they do; one-shot commands stay quiet unless -v.
     quiet = logging.INFO if args.command in ("run", "web") else logging.WARNING
     logging.basicConfig(

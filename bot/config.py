@@ -18,10 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bot import ROOT
+from bot import resources
 from bot.errors import ConfigError
 
-DEFAULT_CONFIG_PATH = ROOT / "config" / "sendiass.toml"
 EMBEDDED = "<embedded default>"
 DEFAULT_SERVICES = ("durham", "staffordshire", "coventry", "stoke")
 
@@ -474,9 +473,10 @@ def embedded_default(services: tuple[str, ...] = DEFAULT_SERVICES) -> Config:
 def load_config(path: str | Path | None = None, known_services: set[str] | None = None) -> Config:
     """Load ``path``, else ``config/sendiass.toml`` if it exists, else the embedded default."""
     if path is None:
-        if not DEFAULT_CONFIG_PATH.exists():
+        found = resources.default_config_file()
+        if found is None:
             return embedded_default()
-        path = DEFAULT_CONFIG_PATH
+        path = found
     path = Path(path)
     try:
         text = path.read_bytes().decode("utf-8")

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import bot
+from bot import resources
 from bot.errors import ConfigError
 from bot.workdays import REGIONS, Closure, WorkCalendar
 
@@ -689,7 +689,9 @@ def load_service_file(path: str | Path) -> Service:
 
 
 def default_directory() -> Path:
-    return bot.ROOT / "config" / "services"
+    """``services/`` beside the ``--config`` file, else ``./config/services``, else the
+    bundled service files (see :mod:`bot.resources`)."""
+    return resources.services_dir()
 
 
 def load_services(directory: Path | None = None) -> dict[str, Service]:

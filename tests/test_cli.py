@@ -191,3 +191,41 @@ def test_demo_runs_on_the_embedded_default(tmp_path: Path) -> None:
     again = cli("poll-once", cwd=tmp_path)
     assert again.returncode == 0
     assert "fetched 0" in again.stdout
+
+
+def test_poll_once_also_sends_the_letters_it_wrote(tmp_path: Path, config: Path) -> None:
+    from bot.sources.maildir import deliver
+
+    complaint = make_email(
+        subject="Formal complaint",
+        body="I want to make a formal complaint: my adviser never called me back before the "
+        "annual review last week, as she had promised.\n\nAlex",
+    )
+    deliver(tmp_path / "mail", complaint)
+    proc = cli("--config", str(config), "poll-once", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "durham: fetched 1" in proc.stdout
+    assert "letters: sent 1" in proc.stdout
+    (letter,) = (tmp_path / "outbox").glob("*.eml")
+    assert "alex.parent@example.org" in letter.read_text()
+    listed = cli("--config", str(config), "letters", "list", cwd=tmp_path)
+    assert listed.stdout.strip() == "no letters waiting"
+
+
+def test_poll_once_no_send_leaves_letters_in_the_outbox(tmp_path: Path, config: Path) -> None:
+    from bot.sources.maildir import deliver
+
+    deliver(
+        tmp_path / "mail",
+        make_email(subject="Thank you", body="Thank you so much for your help at the "
+                   "tribunal, you were wonderful.\n\nAlex"),
+    )  # fmt: skip
+    proc = cli("--config", str(config), "poll-once", "--no-send", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "letters:" not in proc.stdout
+    assert not (tmp_path / "outbox").exists() or not list((tmp_path / "outbox").glob("*.eml"))
+    listed = cli("--config", str(config), "letters", "list", cwd=tmp_path)
+    assert "pending" in listed.stdout and "compliment_thanks" in listed.stdout
+    sent = cli("--config", str(config), "letters", "send", cwd=tmp_path)
+    assert "letters: sent 1" in sent.stdout
+    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1

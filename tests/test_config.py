@@ -122,8 +122,10 @@ def test_not_toml_is_a_config_error(tmp_path: Path) -> None:
         load_config(write(tmp_path, "[database\nurl="))
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+def _cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1]), **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         cwd=cwd,
@@ -155,6 +157,7 @@ def test_cli_missing_config_file_is_exit_2(tmp_path: Path) -> None:
 
 
 def test_cli_check_config_reports_what_it_would_read(tmp_path: Path) -> None:
-    proc = _cli("--config", str(write(tmp_path, GOOD)), "check-config", cwd=tmp_path)
+    secrets = {"DURHAM_IMAP_PASSWORD": "imap-pw", "SMTP_PASSWORD": "smtp-pw"}
+    proc = _cli("--config", str(write(tmp_path, GOOD)), "check-config", cwd=tmp_path, env=secrets)
     assert proc.returncode == 0, proc.stderr
     assert "mailbox durham-imap-0: imap imap.example.org:993/INBOX -> durham" in proc.stdout

@@ -22,10 +22,12 @@ from datetime import UTC, datetime
 from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.errors import UserError
-from classifiers import LOW_CONFIDENCE, Classification, ClassifierInput, get_classifier
-from classifiers.scoring import CorpusError, read_jsonl, score
+
+if TYPE_CHECKING:  # spaCy comes with the classifier: imported where used, not at start-up
+    from classifiers import Classification, ClassifierInput
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -63,6 +65,9 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _run_jsonl(path: Path, with_score: bool, list_errors: bool) -> int:
+    from classifiers import get_classifier
+    from classifiers.scoring import CorpusError, read_jsonl, score
+
     try:
         records = read_jsonl(path)
     except CorpusError as exc:
@@ -138,6 +143,8 @@ def _header(msg: Message, name: str) -> str:
 
 def eml_to_input(path: Path) -> ClassifierInput:
     """Parse one .eml file (robustly) into a :class:`ClassifierInput`."""
+    from classifiers import ClassifierInput
+
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -181,6 +188,8 @@ def eml_to_input(path: Path) -> ClassifierInput:
 
 
 def explain(c: Classification) -> str:
+    from classifiers import LOW_CONFIDENCE
+
     flags = [f for f in ("safeguarding", "about_coordinator", "out_of_scope") if getattr(c, f)]
     lines = [
         f"  kind: {c.kind}  (confidence {c.confidence:.2f}"
@@ -206,6 +215,8 @@ def _run_eml(paths: list[Path]) -> int:
     for p in paths:
         if not p.is_file():
             raise UserError(f"{p}: no such file")
+    from classifiers import get_classifier
+
     clf = get_classifier()
     for p in paths:
         inp = eml_to_input(p)

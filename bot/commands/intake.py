@@ -12,14 +12,13 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
-
-from bot.app import App, build_app
 from bot.errors import UserError
-from bot.models import Case, Message, QuarantineItem
-from bot.pipeline.context import Source
+
+if TYPE_CHECKING:  # imported where used: the command line starts without them
+    from bot.app import App
+    from bot.models import Case
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +27,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("run", help="run the daemon: watch every mailbox until stopped")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("poll-once", help="one pass over every mailbox, then exit")
+    p = sub.add_parser(
+        "poll-once",
+        help="one pass: read every mailbox, send the letters that are due, then exit",
+        description="One pass, as from cron: read every mailbox once, then send every letter "
+        "that is due (the outbox is drained once), then exit. Exit 1 if a mailbox failed.",
+    )
+    p.add_argument(
+        "--no-send",
+        action="store_true",
+        help="only read the mailboxes; leave letters in the outbox (`letters send` sends them)",
+    )
     p.set_defaults(func=cmd_poll_once)
 
     p = sub.add_parser("ingest", help="process .eml files or Maildir folders")
@@ -55,7 +64,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("demo", help="drop fictional emails into local Maildirs and process them")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("check-config", help="validate the configuration and service files")
+    p = sub.add_parser(
+        "check-config",
+        help="validate the configuration and service files (--connect: log in to the servers)",
+        description="Validate the configuration file, the service files and the letter "
+        "templates; check that every password and key it names can be read now; warn about "
+        "service-file values still marked TO BE CONFIRMED. Exit 2, one line per problem, "
+        "naming the file and the key, if anything is wrong.",
+    )
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="treat values marked TO BE CONFIRMED as errors",
+    )
+    p.add_argument(
+        "--connect",
+        action="store_true",
+        help="also log in to each IMAP server and the SMTP server (nothing is changed or sent)",
+    )
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("db", help="database maintenance")
@@ -74,6 +100,8 @@ def _positive_int(text: str) -> int:
 
 
 def _app(args: argparse.Namespace) -> App:
+    from bot.app import build_app
+
     return build_app(args.config)
 
 
@@ -109,6 +137,9 @@ def cmd_poll_once(args: argparse.Namespace) -> int:
         print(stats)
     for err in errors:
         print(f"sendiass-bot: mailbox failed: {err}", file=sys.stderr)
+    if not args.no_send:
+        # Letters of the mail just read (and any due for a retry) leave in the same pass.
+        print(app.make_sender().drain_once())
     return 1 if errors else 0
 
 
@@ -150,6 +181,8 @@ def _service_for(app: App, raw: bytes) -> str | None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from bot.pipeline.context import Source
+
     app = _app(args)
     if args.service and args.service not in app.services:
         raise UserError(
@@ -210,6 +243,10 @@ def _case_record(case: Case, message_ids: list[str]) -> dict[str, Any]:
 
 
 def cmd_cases_export(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from bot.models import Case, Message
+
     app = _app(args)
     with app.sessions() as s:
         query = select(Case).order_by(Case.id)
@@ -242,6 +279,10 @@ def cmd_cases_export(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from bot.models import QuarantineItem
+
     app = _app(args)
     with app.sessions() as s:
         items = list(
@@ -264,6 +305,9 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
 
 
 def cmd_quarantine_retry(args: argparse.Namespace) -> int:
+    from bot.models import QuarantineItem
+    from bot.pipeline.context import Source
+
     app = _app(args)
     with app.sessions() as s:
         item = s.get(QuarantineItem, args.id)
@@ -289,14 +333,37 @@ def cmd_quarantine_retry(args: argparse.Namespace) -> int:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    from bot import resources
+    from bot.checks import check_connections, secret_problems, unconfirmed_values
     from bot.config import load_config
     from bot.letters.render import renderer_for
     from bot.services import load_services
 
-    services = load_services()
+    services_dir = resources.services_dir(args.config)
+    services = load_services(services_dir)
     config = load_config(args.config, known_services=set(services))
     templates = renderer_for().check(services.values())
+    errors = [str(f) for f in secret_problems(config)]
+    unconfirmed = [
+        str(f)
+        for key in sorted(services)
+        for f in unconfirmed_values(services[key].path or services_dir / f"{key}.toml")
+    ]
+    for line in unconfirmed:
+        print(f"sendiass-bot: {'error' if args.strict else 'warning'}: {line}", file=sys.stderr)
+    if args.strict:
+        errors.extend(unconfirmed)
+    for line in errors:
+        if line not in unconfirmed:
+            print(f"sendiass-bot: error: {line}", file=sys.stderr)
+    if errors:
+        print(
+            f"sendiass-bot: configuration has {len(errors)} problem(s): {config.origin}",
+            file=sys.stderr,
+        )
+        return 2
     print(f"configuration OK: {config.origin}")
+    print(f"  service files: {services_dir}")
     print(f"  letter templates: {templates} rendered with sample data")
     print(f"  services: {', '.join(sorted(services))}")
     for mb in config.mailboxes:
@@ -307,10 +374,24 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         f"  outbound: {out.transport} "
         f"{f'{out.host}:{out.port}' if out.transport == 'smtp' else out.path}"
     )
+    if unconfirmed:
+        print(f"  {len(unconfirmed)} service-file value(s) still TO BE CONFIRMED (see above)")
+    if not args.connect:
+        return 0
+    failed = 0
+    for result in check_connections(config):
+        print(f"  {result}")
+        failed += not result.ok
+    if failed:
+        print(f"sendiass-bot: error: {failed} server(s) could not be reached or refused the "
+              "login (see above)", file=sys.stderr)  # fmt: skip
+        return 2
     return 0
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from bot.app import build_app
+
     app = build_app(args.config, upgrade=True)
     print(f"database at the latest schema: {app.engine.url.render_as_string(hide_password=True)}")
     return 0

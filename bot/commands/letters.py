@@ -10,13 +10,13 @@ from __future__ import annotations
 import argparse
 import getpass
 from datetime import UTC
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
-from bot.app import App, build_app
-from bot.casestate import add_event
 from bot.errors import UserError
-from bot.models import Case, OutboxLetter
+
+if TYPE_CHECKING:  # imported where used: the command line starts without them
+    from bot.app import App
+    from bot.models import OutboxLetter
 
 OPEN_STATUSES = ("held", "pending", "sending", "failed")
 STATUSES = (*OPEN_STATUSES, "sent", "discarded")
@@ -59,8 +59,18 @@ def _actor() -> str:
         return "user:unknown"
 
 
+def _build(args: argparse.Namespace) -> App:
+    from bot.app import build_app
+
+    return build_app(args.config)
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    app = build_app(args.config)
+    from sqlalchemy import select
+
+    from bot.models import Case, OutboxLetter
+
+    app = _build(args)
     with app.sessions() as s:
         query = select(OutboxLetter, Case.reference).outerjoin(Case).order_by(OutboxLetter.id)
         if args.status:
@@ -82,6 +92,8 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def _get(app: App, letter_id: int) -> OutboxLetter:
+    from bot.models import OutboxLetter
+
     with app.sessions() as s:
         letter = s.get(OutboxLetter, letter_id)
     if letter is None:
@@ -90,7 +102,7 @@ def _get(app: App, letter_id: int) -> OutboxLetter:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    letter = _get(build_app(args.config), args.id)
+    letter = _get(_build(args), args.id)
     print(f"Letter {letter.id}: {letter.purpose}, {letter.status}")
     if letter.hold_reason:
         print(f"Held because: {letter.hold_reason}")
@@ -103,8 +115,11 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _move(args: argparse.Namespace, allowed: tuple[str, ...], to: str, event: str) -> int:
-    app = build_app(args.config)
-    now = app.intake.clock()
+    from bot.casestate import add_event
+    from bot.models import Case, OutboxLetter
+
+    app = _build(args)
+    now = app.clock()
     with app.sessions.begin() as s:
         letter = s.get(OutboxLetter, args.id, with_for_update=True)
         if letter is None:
@@ -142,7 +157,7 @@ def cmd_discard(args: argparse.Namespace) -> int:
 
 
 def cmd_send(args: argparse.Namespace) -> int:
-    app = build_app(args.config)
+    app = _build(args)
     stats = app.make_sender().drain_once()
     print(stats)
     return 0

@@ -7,11 +7,12 @@ import argparse
 import sys
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.app import App, build_app
 from bot.errors import UserError
-from bot.letters.sender import make_transport
-from bot.reports.digest import build_digest, build_message, parse_week, render_html, week_monday
+
+if TYPE_CHECKING:  # imported where used: the command line starts without them
+    from bot.app import App
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -42,6 +43,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _week(text: str) -> str:
+    from bot.reports.digest import parse_week
+
     try:
         y, w = parse_week(text)
     except ValueError as exc:
@@ -77,9 +80,18 @@ def _write(path: str | None, data: str | bytes) -> None:
     Path(path).write_bytes(data if isinstance(data, bytes) else data.encode("utf-8"))
 
 
+def _build(args: argparse.Namespace) -> App:
+    from bot.app import build_app
+
+    return build_app(args.config)
+
+
 def cmd_digest(args: argparse.Namespace) -> int:
-    app = build_app(args.config)
-    now = app.intake.clock()
+    from bot.letters.sender import make_transport
+    from bot.reports.digest import build_digest, build_message, render_html, week_monday
+
+    app = _build(args)
+    now = app.clock()
     services = _services(app, args.service)
     today = week_monday(args.week)
     if args.send is not None:
@@ -124,7 +136,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         return 2
     if args.last < args.first:
         raise UserError("--to is before --from")
-    app = build_app(args.config)
+    app = _build(args)
     from bot.reports.annual import build_annual, render_csv
     from bot.reports.annual import render_html as annual_html
 
@@ -144,7 +156,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     if args.last < args.first:
         raise UserError("--to is before --from")
-    app = build_app(args.config)
+    app = _build(args)
     from bot.reports.exports import export_cases, export_events
 
     fn = export_cases if args.what == "cases" else export_events

@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import getpass
 import os
+import socket
 import sys
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from bot.app import build_app
 from bot.errors import UserError
-from bot.models import User
-from bot.web import accounts, security
+
+if TYPE_CHECKING:  # Flask, argon2 and the database: imported where used, not at start-up
+    from sqlalchemy.orm import Session
+
+    from bot.app import App
+    from bot.models import User
+
+#: The web UI's roles (``bot.web.security.ROLES``; a test keeps the two equal).
+ROLES = ("coordinator", "manager", "admin")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -31,7 +37,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument(
         "--role",
         action="append",
-        choices=security.ROLES,
+        choices=ROLES,
         required=True,
         help="coordinator, manager or admin (repeat for several)",
     )
@@ -56,6 +62,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     dis.set_defaults(func=cmd_users_disable)
 
 
+def _build(args: argparse.Namespace) -> App:
+    from bot.app import build_app
+
+    return build_app(args.config)
+
+
 def _port(text: str) -> int:
     try:
         value = int(text)
@@ -69,13 +81,46 @@ def _port(text: str) -> int:
 def cmd_web(args: argparse.Namespace) -> int:
     from bot.web import serve
 
-    app = build_app(args.config)
-    serve(app, args.host, args.port, args.threads)
+    app = _build(args)
+    host, port = args.host or app.config.web.host, args.port or app.config.web.port
+    try:
+        _try_listen(host, port)  # say so before the server logs that it is starting
+        serve(app, args.host, args.port, args.threads)
+    except OSError as exc:
+        problem = _LISTEN_PROBLEMS.get(exc.errno or 0)
+        if problem is None:
+            raise
+        raise UserError(
+            f"web: cannot listen on {host}:{port}: {problem} (choose another with --host/--port "
+            "or web.host/web.port)"
+        ) from None
     return 0
+
+
+def _try_listen(host: str, port: int) -> None:
+    """Bind and release the address the way the server will (OSError if it cannot)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        raise UserError(f"web: cannot listen on {host}:{port}: unknown host name") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+
+
+#: Why a server cannot listen, in words.
+_LISTEN_PROBLEMS = {
+    errno.EADDRINUSE: "the port is already in use by another program",
+    errno.EACCES: "permission denied (ports below 1024 need privileges)",
+    errno.EADDRNOTAVAIL: "that address does not belong to this machine",
+}
 
 
 def _password(env: str | None) -> tuple[str, bool]:
     """(password, generated). From ``env``, else asked for on a terminal, else generated."""
+    from bot.web import accounts, security
+
     if env:
         value = os.environ.get(env)
         if not value:
@@ -89,7 +134,12 @@ def _password(env: str | None) -> tuple[str, bool]:
 
 
 def cmd_users_add(args: argparse.Namespace) -> int:
-    app = build_app(args.config)
+    from sqlalchemy import select
+
+    from bot.models import User
+    from bot.web import accounts
+
+    app = _build(args)
     email = accounts.check_email(args.email)
     roles, services = accounts.check_access(
         args.role, args.service, app.services, option="--service"
@@ -118,7 +168,11 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
 
 def cmd_users_list(args: argparse.Namespace) -> int:
-    app = build_app(args.config)
+    from sqlalchemy import select
+
+    from bot.models import User
+
+    app = _build(args)
     with app.sessions() as s:
         users = list(s.scalars(select(User).order_by(User.email)))
     if not users:
@@ -133,6 +187,11 @@ def cmd_users_list(args: argparse.Namespace) -> int:
 
 
 def _get(s: Session, email: str) -> User:
+    from sqlalchemy import select
+
+    from bot.models import User
+    from bot.web import security
+
     user = s.scalar(select(User).where(User.email == security.normalise_email(email)))
     if user is None:
         raise UserError(f"{email}: no such user (see `users list`)")
@@ -140,7 +199,9 @@ def _get(s: Session, email: str) -> User:
 
 
 def cmd_users_passwd(args: argparse.Namespace) -> int:
-    app = build_app(args.config)
+    from bot.web import accounts
+
+    app = _build(args)
     with app.sessions.begin() as s:
         user = _get(s, args.email)
         password, generated = _password(args.password_env)
@@ -152,7 +213,9 @@ def cmd_users_passwd(args: argparse.Namespace) -> int:
 
 
 def cmd_users_disable(args: argparse.Namespace) -> int:
-    app = build_app(args.config)
+    from bot.web import accounts
+
+    app = _build(args)
     with app.sessions.begin() as s:
         user = _get(s, args.email)
         accounts.set_active(user, False, by=None)

@@ -27,14 +27,14 @@ from jinja2 import (
     select_autoescape,
 )
 
-from bot import ROOT
+from bot import resources
 from bot.errors import ConfigError
 from bot.letters import PURPOSES
 from bot.letters.context import CaseFacts, letter_context, sample_extra, sample_facts
 from bot.letters.mime import clean_text
 from bot.services import Service
 
-TEMPLATE_DIR = ROOT / "templates" / "letters"
+TEMPLATE_DIR = resources.templates("letters")
 PARTS: tuple[str, ...] = ("subject.txt", "txt", "html")
 
 

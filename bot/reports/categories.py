@@ -8,11 +8,13 @@ import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 
+from bot import resources
 from bot.errors import ConfigError
 
-CATEGORIES_PATH = Path(__file__).resolve().parents[2] / "config" / "categories.toml"
+#: The bundled taxonomy; ``config/categories.toml`` beside ``--config`` or in the working
+#: directory overrides it (:func:`bot.resources.categories_file`).
+CATEGORIES_PATH = resources.bundled("config", "categories.toml")
 UNCATEGORISED = "uncategorised"
 
 
@@ -46,7 +48,12 @@ def parse_categories(text: str, origin: str = str(CATEGORIES_PATH)) -> tuple[Cat
 
 @lru_cache(maxsize=1)
 def load_categories() -> tuple[Category, ...]:
-    return parse_categories(CATEGORIES_PATH.read_text(encoding="utf-8"))
+    path = resources.categories_file()
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(path, "(file)", f"cannot read: {exc.strerror or exc}") from None
+    return parse_categories(text, str(path))
 
 
 def labels(categories: Sequence[Category] | None = None) -> dict[str, str]:

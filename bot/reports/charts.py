@@ -1,18 +1,30 @@
-"""PNG charts (matplotlib, Agg backend: no display needed, safe in threads with a lock)."""
+"""PNG charts (matplotlib, Agg backend: no display needed, safe in threads with a lock).
+
+matplotlib is imported on the first chart, not with this module: the command line and the
+daemon start without it.
+"""
 
 from __future__ import annotations
 
 import io
 import threading
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import matplotlib
-
-matplotlib.use("Agg")
-from matplotlib.figure import Figure
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 _LOCK = threading.Lock()
 COLOUR = "#1d70b8"
+
+
+def _figure_class() -> type[Figure]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+
+    return Figure
 
 
 def _png(fig: Figure) -> bytes:
@@ -26,7 +38,8 @@ def bar_chart(
 ) -> bytes:
     """A simple bar chart with the value on each bar."""
     with _LOCK:
-        fig = Figure(figsize=(7.0, 3.2 if not horizontal else 0.5 + 0.45 * max(1, len(labels))))
+        height = 3.2 if not horizontal else 0.5 + 0.45 * max(1, len(labels))
+        fig = _figure_class()(figsize=(7.0, height))
         ax = fig.add_subplot()
         if horizontal:
             bars = ax.barh(list(labels)[::-1], list(values)[::-1], color=COLOUR)

@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
-from pathlib import Path
 from typing import cast
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import resources
 from bot.deadlines import due_horizon, working_days_left
 from bot.models import Case, CaseEvent
 from bot.reports.categories import labels as category_labels
@@ -27,7 +27,7 @@ from bot.reports.charts import bar_chart
 from bot.reports.data import TIMELINESS, TIMELINESS_LABELS, day_bounds, load_facts, share
 from bot.services import Service
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "templates" / "reports"
+TEMPLATES = resources.templates("reports")
 DUE_WORKING_DAYS = 5
 CHART_CID = "trend-chart"
 

@@ -12,7 +12,7 @@ from typing import cast
 
 from flask import Flask, Response, abort, g, request, session
 
-from bot import ROOT
+from bot import resources
 from bot.app import App
 from bot.config import WebConfig
 from bot.errors import UserError
@@ -22,7 +22,7 @@ from bot.web.security import Principal
 
 log = logging.getLogger(__name__)
 
-TEMPLATES = ROOT / "templates" / "web"
+TEMPLATES = resources.templates("web")
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_LIFETIME = timedelta(hours=8)
 

@@ -1,0 +1,80 @@
+"""A fast command line: short commands do not import the heavy libraries.
+
+Each command runs in a fresh interpreter; at exit it reports which heavy packages ended up
+in ``sys.modules``. (Timings are in bench/cli_startup.py, not here.)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.commands.web import ROLES
+from bot.web.security import ROLES as SECURITY_ROLES
+
+REPO = Path(__file__).resolve().parents[1]
+HEAVY = ("spacy", "thinc", "matplotlib", "flask", "werkzeug", "fpdf", "waitress", "argon2")
+MARK = "LOADED-MODULES:"
+
+PROBE = f"""
+import atexit, json, sys
+def _report():
+    top = {{m.split(".")[0] for m in sys.modules}}
+    print({MARK!r} + json.dumps(sorted(top)), file=sys.stderr)
+atexit.register(_report)
+from bot.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def loaded(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    line = next(x for x in proc.stderr.splitlines() if x.startswith(MARK))
+    return proc, set(json.loads(line.removeprefix(MARK)))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--help",),
+        ("workdays", "add", "2026-12-24", "3"),
+        ("workdays", "between", "2026-12-24", "2027-01-04"),
+        ("deadlines", "--service", "durham", "--received", "2026-12-24T10:00"),
+    ],
+    ids=["help", "workdays-add", "workdays-between", "deadlines"],
+)
+def test_calendar_commands_import_nothing_heavy(tmp_path: Path, args: tuple[str, ...]) -> None:
+    proc, modules = loaded(tmp_path, *args)
+    assert proc.returncode == 0, proc.stderr
+    assert "spacy" not in modules
+    assert "matplotlib" not in modules
+    assert modules.isdisjoint({*HEAVY, "sqlalchemy", "alembic", "jinja2"})
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("check-config",), ("letters", "list"), ("cases", "export")],
+    ids=["check-config", "letters-list", "cases-export"],
+)
+def test_database_commands_do_not_load_the_classifier_charts_or_web(
+    tmp_path: Path, args: tuple[str, ...]
+) -> None:
+    proc, modules = loaded(tmp_path, *args)
+    assert proc.returncode == 0, proc.stderr
+    assert modules.isdisjoint(HEAVY), modules & set(HEAVY)
+
+
+def test_the_command_line_knows_the_web_roles() -> None:
+    assert ROLES == SECURITY_ROLES
