@@ -78,3 +78,20 @@ def test_database_commands_do_not_load_the_classifier_charts_or_web(
 
 def test_the_command_line_knows_the_web_roles() -> None:
     assert ROLES == SECURITY_ROLES
+
+
+def test_a_closed_pipe_stops_quietly(tmp_path: Path) -> None:
+    """``sendiass-bot deadlines ... | head -0``: no traceback when the reader has gone."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader has gone before the command writes anything
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "bot", "deadlines", "--service", "durham",
+             "--received", "2026-12-24T10:00"],
+            cwd=tmp_path, stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=180,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )  # fmt: skip
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 141
+    assert proc.stderr == ""
