@@ -114,7 +114,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "says so)",
     )
     p.add_argument(
-        "--services-dir", type=Path, metavar="DIR", help="service files (default: config/services)"
+        "--services-dir",
+        type=Path,
+        metavar="DIR",
+        help="service files (default: services/ beside --config, else ./config/services, "
+        "else the shipped ones)",
     )
     p.set_defaults(func=cmd_deadlines)
 
