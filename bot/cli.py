@@ -77,6 +77,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
         return 141
+    finally:
+        resources.use_config(None)  # main() may be called again in the same process (tests)
     return int(code or 0)
 
 
