@@ -6,6 +6,7 @@ The intake pipeline (and with it spaCy, through the classifier) is built on firs
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from bot.letters.sender import Sender
 
 
+_INTAKE_LOCK = threading.Lock()
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -42,20 +46,25 @@ class App:
     def intake(self) -> Intake:
         """The message pipeline, built on first use (it imports the classifier)."""
         if self._intake is None:
-            from bot.deadlines import intake_deadlines
-            from bot.intake import Intake
-            from bot.pipeline.stages import StageEnv
-            from classifiers import classify
-
-            env = StageEnv(
-                services=self.services,
-                classifier=classify,
-                deadline_fn=intake_deadlines,
-                attachment_max_bytes=self.config.intake.attachment_max_bytes,
-                message_max_bytes=self.config.intake.message_max_bytes,
-            )
-            self._intake = Intake(self.sessions, env, self.clock)
+            with _INTAKE_LOCK:  # web threads may ask at once
+                if self._intake is None:
+                    self._intake = self._build_intake()
         return self._intake
+
+    def _build_intake(self) -> Intake:
+        from bot.deadlines import intake_deadlines
+        from bot.intake import Intake
+        from bot.pipeline.stages import StageEnv
+        from classifiers import classify
+
+        env = StageEnv(
+            services=self.services,
+            classifier=classify,
+            deadline_fn=intake_deadlines,
+            attachment_max_bytes=self.config.intake.attachment_max_bytes,
+            message_max_bytes=self.config.intake.message_max_bytes,
+        )
+        return Intake(self.sessions, env, self.clock)
 
     def logged_uids(self, mailbox: str, uidvalidity: int, uids: list[int]) -> list[int]:
         """Those of ``uids`` that have a committed record (message or quarantine)."""
