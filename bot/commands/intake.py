@@ -378,10 +378,13 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"  {len(unconfirmed)} service-file value(s) still TO BE CONFIRMED (see above)")
     if not args.connect:
         return 0
-    failed = 0
+    failed = tried = 0
     for result in check_connections(config):
         print(f"  {result}")
         failed += not result.ok
+        tried += 1
+    if not tried:
+        print("  --connect: nothing to log in to (no IMAP mailbox, no SMTP server)")
     if failed:
         print(f"sendiass-bot: error: {failed} server(s) could not be reached or refused the "
               "login (see above)", file=sys.stderr)  # fmt: skip
