@@ -80,5 +80,8 @@ def build_app(
         deadline_fn=intake_deadlines,
         attachment_max_bytes=config.intake.attachment_max_bytes,
         message_max_bytes=config.intake.message_max_bytes,
+        max_age_days=config.intake.max_age_days,
+        letters_max_per_hour=config.letters.max_per_hour,
+        letters_max_per_domain_per_day=config.letters.max_per_domain_per_day,
     )
     return App(config, services, engine, sessions, Intake(sessions, env, clock))

@@ -49,7 +49,6 @@ class _TextExtractor(HTMLParser):
 
 
 _SPACES = re.compile(r"[ \t\r\f\v\u00a0]+")
-_BLANKS = re.compile(r"\n\s*\n\s*\n+")
 
 
 def html_to_text(html: str) -> str:
@@ -62,4 +61,10 @@ def html_to_text(html: str) -> str:
         pass
     text = "".join(parser.parts)
     lines = [_SPACES.sub(" ", line).strip() for line in text.split("\n")]
-    return _BLANKS.sub("\n\n", "\n".join(lines)).strip()
+    # At most one blank line in a row (a loop, not a regex: deeply nested blocks make
+    # hundreds of thousands of blank lines, and a backtracking pattern is quadratic there).
+    out: list[str] = []
+    for line in lines:
+        if line or (out and out[-1]):
+            out.append(line)
+    return "\n".join(out).strip()

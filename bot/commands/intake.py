@@ -19,6 +19,7 @@ from sqlalchemy import select
 from bot.app import App, build_app
 from bot.errors import UserError
 from bot.models import Case, Message, QuarantineItem
+from bot.parse import received_time
 from bot.pipeline.context import Source
 
 log = logging.getLogger(__name__)
@@ -169,10 +170,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 f"{path}: not addressed to a known service; give --service "
                 f"({', '.join(sorted(app.services))})"
             )
+        # When the service received it: the newest Received header, else the file's time.
+        arrival = received_time(raw, datetime.now(UTC)) or datetime.fromtimestamp(
+            path.stat().st_mtime, UTC
+        )
         result = app.intake.process(
-            raw,
-            Source(f"ingest:{service}", service, path=str(path)),
-            datetime.fromtimestamp(path.stat().st_mtime, UTC),
+            raw, Source(f"ingest:{service}", service, path=str(path)), arrival
         )
         counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing"
