@@ -224,8 +224,8 @@ def received_time(raw: bytes, now: datetime) -> datetime | None:
         when = header_date(text.rpartition(";")[2].strip())
         if when is None:
             continue
-        if when > now + MAX_FUTURE_SKEW:
-            return None
+        if when > now + MAX_FUTURE_SKEW or when.year < 1970:
+            return None  # not a time any server received mail at: use the next best
         return when
     return None
 

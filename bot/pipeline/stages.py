@@ -445,18 +445,20 @@ def store(ctx: Context, env: StageEnv) -> None:
 
 def _reply_on_case(ctx: Context, case: Case, c: Classification, now: datetime) -> None:
     """A message from the family on an existing case: the case comes back to the queue with
-    a "new message from the family" marker; safeguarding content flags the case."""
+    a "new message from the family" marker (not for an auto-reply); safeguarding content
+    flags the case."""
     p = ctx.parsed
     assert p is not None
     flags = dict(case.flags or {})
-    flags["new_message"] = {"at": now.isoformat(), "message_id": p.message_id}
+    if c.kind != "automated" or c.safeguarding:  # an out-of-office is not news
+        flags["new_message"] = {"at": now.isoformat(), "message_id": p.message_id}
+        case.needs_person = True
     if c.safeguarding and not flags.get("safeguarding"):
         flags["safeguarding"] = True
         holds = list(flags.get("hold_reasons") or [])
         holds.append("safeguarding: a reply may mean a child is at risk; a person must look today")
         flags["hold_reasons"] = holds
     case.flags = flags
-    case.needs_person = True
     case.updated_at = now
     add_event(
         ctx.session,
