@@ -3,8 +3,8 @@
 Usage: ``python bench/intake_hostile.py [--views 8]``. On a fresh SQLite database under a
 temporary folder: the 2.2 MB message with ``<div>`` nested 200,000 deep
 (tests/fixtures/mail/html_nested_200000.eml.gz) through ``Intake.process``, then the case
-page rendered ``--views`` times through the Flask test client, then 1,000 compliments from
-1,000 addresses (how many letters go at once, how many wait). Prints the timings.
+page rendered ``--views`` times through the Flask test client, then ``--flood`` compliments
+from as many addresses (how many letters go at once, how many wait). Prints the timings.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ NOW = datetime(2026, 11, 5, 12, 0, tzinfo=UTC)
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--views", type=int, default=8)
+    ap.add_argument("--flood", type=int, default=300, help="compliments from as many addresses")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         data = make_config_data(f"sqlite:///{tmp}/bench.db", Path(tmp))
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         per_view = (time.perf_counter() - t) / args.views
         print(f"case page: {per_view * 1000:.0f} ms per view ({args.views} views)")
         t = time.perf_counter()
-        for i in range(1000):
+        for i in range(args.flood):
             app.intake.process(
                 make_email(
                     from_addr=f"fan{i}@school{i}.example.org",
@@ -73,7 +74,10 @@ def main(argv: list[str] | None = None) -> int:
             rows = s.scalars(select(OutboxLetter)).all()
             now_ = sum(1 for r in rows if r.next_attempt_at is None and r.status == "pending")
             later = sum(1 for r in rows if r.next_attempt_at is not None)
-        print(f"1,000 compliments in {elapsed:.1f} s: {now_} letters at once, {later} waiting")
+        print(
+            f"{args.flood:,} compliments in {elapsed:.1f} s: "
+            f"{now_} letters at once, {later} waiting"
+        )
     return 0
 
 
