@@ -463,3 +463,16 @@ def test_letters_configuration_keys() -> None:
         {**base, "mailbox": [{"service": "durham", "source": "maildir", "path": "m",
                               "since": date(2026, 1, 1)}]}, "t")  # fmt: skip
     assert ok.mailboxes[0].since == date(2026, 1, 1)
+
+
+def test_merging_a_mentioning_case_makes_its_sender_a_party(app: App) -> None:
+    app.intake.process(fixture("complaint_plain.eml"), DURHAM)
+    stranger = app.intake.process(fixture("thread_hijack_other_sender.eml"), DURHAM)
+    original = case_of(app, "DUR-2026-0001")
+    browser = web_client(app)
+    browser.act(original.id, "link", reference=stranger.case_reference, mode="merge")
+    assert case_of(app, "DUR-2026-0001").flags["parties"] == ["mallory.stranger@example.net"]
+    later = make_email(
+        from_addr="mallory.stranger@example.net", subject="Re: DUR-2026-0001", body="Thanks."
+    )
+    assert app.intake.process(later, DURHAM).case_reference == "DUR-2026-0001"
