@@ -63,6 +63,9 @@ class App:
             deadline_fn=intake_deadlines,
             attachment_max_bytes=self.config.intake.attachment_max_bytes,
             message_max_bytes=self.config.intake.message_max_bytes,
+            max_age_days=self.config.intake.max_age_days,
+            letters_max_per_hour=self.config.letters.max_per_hour,
+            letters_max_per_domain_per_day=self.config.letters.max_per_domain_per_day,
         )
         return Intake(self.sessions, env, self.clock)
 

@@ -15,6 +15,7 @@ import os
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,8 @@ class MailboxConfig:
     mark_seen: bool = True
     path: Path | None = None
     cafile: Path | None = None
+    #: Mail that arrived before this day is skipped (a first run over an old mailbox).
+    since: date | None = None
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,16 @@ class DaemonConfig:
 class IntakeConfig:
     attachment_max_bytes: int = 10 * 1024 * 1024
     message_max_bytes: int = 50 * 1024 * 1024
+    #: Mail that had waited longer than this (days) when it was read gets no automatic letter.
+    max_age_days: int = 30
+
+
+@dataclass(frozen=True)
+class LettersConfig:
+    """Flood control for automatic letters, per service (bot/letters/flood.py)."""
+
+    max_per_hour: int = 60
+    max_per_domain_per_day: int = 20
 
 
 @dataclass(frozen=True)
@@ -143,6 +156,7 @@ class Config:
     intake: IntakeConfig = field(default_factory=IntakeConfig)
     web: WebConfig = field(default_factory=WebConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
+    letters: LettersConfig = field(default_factory=LettersConfig)
 
     def mailbox(self, name: str) -> MailboxConfig:
         for mb in self.mailboxes:
@@ -187,6 +201,24 @@ def _positive(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
         raise TypeError
     return float(value)
+
+
+def _count(value: Any) -> int:
+    number = _int(value)
+    if number < 1:
+        raise ValueError
+    return number
+
+
+def _day(value: Any) -> date:
+    """A TOML date (``2026-01-01``) or the same as a string."""
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        return date.fromisoformat(value.strip())
+    raise TypeError
 
 
 def _bool(value: Any) -> bool:
@@ -248,6 +280,7 @@ _MAILBOX = {
     "mark_seen": _Key(_bool, True, "true or false"),
     "path": _Key(_str, None, "a folder path"),
     "cafile": _Key(_str, None, "a file path"),
+    "since": _Key(_day, None, "a date such as 2026-01-01"),
     **_SECRET_KEYS,
 }
 
@@ -273,6 +306,12 @@ _DAEMON = {
 _INTAKE = {
     "attachment_max_bytes": _Key(_int, 10 * 1024 * 1024, "a whole number of bytes"),
     "message_max_bytes": _Key(_int, 50 * 1024 * 1024, "a whole number of bytes"),
+    "max_age_days": _Key(_count, 30, "a whole number of days, 1 or more"),
+}
+
+_LETTERS = {
+    "max_per_hour": _Key(_count, 60, "a whole number, 1 or more"),
+    "max_per_domain_per_day": _Key(_count, 20, "a whole number, 1 or more"),
 }
 
 _WEB = {
@@ -283,7 +322,7 @@ _WEB = {
     "cookie_secure": _Key(_bool, True, "true or false"),
 }
 
-_TOP = ("database", "mailbox", "outbound", "daemon", "intake", "web", "digest")
+_TOP = ("database", "mailbox", "outbound", "daemon", "intake", "web", "digest", "letters")
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -393,6 +432,7 @@ def _mailbox(table: Any, origin: str, index: int, known_services: set[str] | Non
         mark_seen=v["mark_seen"],
         path=Path(v["path"]) if v["path"] else None,
         cafile=Path(v["cafile"]) if v["cafile"] else None,
+        since=v["since"],
     )
 
 
@@ -454,7 +494,8 @@ def parse_config(
         w["secret_key_file"] = Path(w["secret_key_file"])
     web = WebConfig(**w)
     digest = _digest(data.get("digest", {}), origin, known_services)
-    return Config(origin, database, mailboxes, outbound, daemon, intake, web, digest)
+    letters = LettersConfig(**_check_table(data.get("letters", {}), _LETTERS, origin, "letters"))
+    return Config(origin, database, mailboxes, outbound, daemon, intake, web, digest, letters)
 
 
 def embedded_default(services: tuple[str, ...] = DEFAULT_SERVICES) -> Config:

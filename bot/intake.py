@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.models import MailboxCursor, Message, QuarantineItem
-from bot.parse import content_hash
+from bot.parse import content_hash, received_time
 from bot.pipeline.context import BatchMemory, Context, Outcome, Source
 from bot.pipeline.stages import PIPELINE, StageEnv, utcnow
 
@@ -58,9 +58,13 @@ class Intake:
         self.clock = clock
 
     def process(self, raw: bytes, source: Source, arrival: datetime | None = None) -> Result:
-        """Log ``raw`` exactly once; never raises for a bad message."""
+        """Log ``raw`` exactly once; never raises for a bad message.
+
+        ``arrival`` is when the service received it (IMAP INTERNALDATE, the Maildir file's
+        delivery time); without it, the newest ``Received:`` header, else now. The
+        procedure's clock starts there, never at the sender's ``Date:``."""
         now = self.clock()
-        arrival = arrival or now
+        arrival = arrival or received_time(raw, now) or now
         try:
             return self._run(raw, source, arrival, now)
         except (OperationalError, InterfaceError):
@@ -94,7 +98,14 @@ class Intake:
         try:
             with self.sessions.begin() as session, session.no_autoflush:
                 contexts = [
-                    self._pipeline(session, i.raw, i.source, i.arrival or now, now, batch)
+                    self._pipeline(
+                        session,
+                        i.raw,
+                        i.source,
+                        i.arrival or received_time(i.raw, now) or now,
+                        now,
+                        batch,
+                    )
                     for i in items
                 ]
                 for source in _last_uid_per_mailbox(items):

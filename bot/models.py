@@ -167,6 +167,9 @@ class Message(Base):
     headers: Mapped[dict[str, Any]] = mapped_column(default=dict)
     text: Mapped[str] = mapped_column(Text, default="")
     html: Mapped[str | None] = mapped_column(Text)
+    #: ``html`` sanitised once at intake (bot/safehtml.py); None when there is none or it is
+    #: over the limits. The web shows only this.
+    html_safe: Mapped[str | None] = mapped_column(Text)
     new_text: Mapped[str] = mapped_column(Text, default="")
     quoted_text: Mapped[str] = mapped_column(Text, default="")
     signature: Mapped[str] = mapped_column(Text, default="")

@@ -11,6 +11,8 @@ import binascii
 import contextlib
 import email.errors
 import email.header
+import email.parser
+import email.policy
 import email.utils
 import hashlib
 import logging
@@ -27,8 +29,9 @@ from classifiers.quoting import split_reply
 
 logging.getLogger("mailparser").setLevel(logging.ERROR)
 
-#: Dates earlier than this, or later than arrival plus this skew, are treated as absurd.
-EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)
+#: A Date header more than this before arrival, or more than MAX_FUTURE_SKEW after it, is
+#: flagged and never trusted (it is shown as written, in the headers, and nowhere else).
+MAX_PAST_SKEW = timedelta(days=2 * 365 + 1)
 MAX_FUTURE_SKEW = timedelta(days=1)
 
 
@@ -57,8 +60,9 @@ class ParsedMessage:
     reply_to: str | None
     to_addrs: tuple[str, ...]
     subject: str
-    date: datetime
+    date: datetime  # the Date header when sane (for display only), else the arrival time
     date_source: str  # "header" | "arrival"
+    date_warning: str | None  # why the Date header was not used, when it was absurd
     headers: dict[str, str]
     content_type: str
     text: str
@@ -111,28 +115,119 @@ def _headers(msg: EmailMessage) -> dict[str, str]:
     return out
 
 
+def _raw_header(msg: EmailMessage, name: str) -> str:
+    """The first ``name`` header as sent, RFC 2047 words still encoded."""
+    value = msg.get(name)
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    return re.sub(r"[\x00-\x08\x0b-\x1f\x7f]", "", text).replace("\r", "").replace("\n", " ")
+
+
 def _address(value: str) -> tuple[str, str]:
+    """(display name, address) from a raw header value.
+
+    The address is parsed from the header as sent; only the display name is decoded
+    afterwards, so an encoded word (``=?utf-8?q?Jo_=3Cvictim=40example.net=3E?=``) can never
+    become the address.
+    """
     name, addr = email.utils.parseaddr(value)
     addr = addr.strip().strip("<>").lower()
-    if "@" not in addr:
+    if "@" not in addr or "=?" in addr or any(c.isspace() for c in addr):
         addr = ""
-    return _decode_header(name).strip(), addr
+    return _display_name(name), addr
 
 
-def _date(headers: dict[str, str], arrival: datetime) -> tuple[datetime, str]:
+def _display_name(value: str) -> str:
+    """A display name as untrusted text: RFC 2047 decoded, each control character or line
+    break it hid shown as U+FFFD (so it is visible, and never used in a greeting)."""
+    text = value
+    if "=?" in text:
+        with contextlib.suppress(
+            email.errors.HeaderParseError, LookupError, UnicodeError, ValueError
+        ):
+            text = str(email.header.make_header(email.header.decode_header(text)))
+    text = re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e]", "\ufffd", text)
+    return text.strip()
+
+
+def header_date(value: str) -> datetime | None:
+    """A Date-style header value as an aware UTC datetime, or None."""
+    if not value:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except (OverflowError, ValueError):
+        return None
+
+
+def sane_window(arrival: datetime) -> tuple[datetime, datetime]:
+    """The dates a header may give for mail that arrived at ``arrival``."""
+    try:
+        earliest = arrival - MAX_PAST_SKEW
+    except OverflowError:
+        earliest = datetime.min.replace(tzinfo=UTC)
+    try:
+        latest = arrival + MAX_FUTURE_SKEW
+    except OverflowError:
+        latest = datetime.max.replace(tzinfo=UTC)
+    return earliest, latest
+
+
+def _date(headers: dict[str, str], arrival: datetime) -> tuple[datetime, str, str | None]:
+    """(display date, its source, a warning when the Date header is absurd or unreadable)."""
     raw = headers.get("date", "").split("\n")[0]
-    if raw:
-        try:
-            parsed = email.utils.parsedate_to_datetime(raw)
-        except (TypeError, ValueError, IndexError, OverflowError):
-            parsed = None
-        if parsed is not None:
-            if parsed.tzinfo is None:
-                parsed = parsed.replace(tzinfo=UTC)
-            parsed = parsed.astimezone(UTC)
-            if EARLIEST_DATE <= parsed <= arrival + MAX_FUTURE_SKEW:
-                return parsed, "header"
-    return arrival, "arrival"
+    if not raw:
+        return arrival, "arrival", None
+    parsed = header_date(raw)
+    if parsed is None:
+        return arrival, "arrival", f"unreadable Date header {raw[:80]!r}"
+    earliest, latest = sane_window(arrival)
+    if parsed < earliest:
+        return (
+            arrival,
+            "arrival",
+            (
+                f"Date header {raw[:80]!r} is more than two years before the mail "
+                "arrived; not trusted"
+            ),
+        )
+    if parsed > latest:
+        return (
+            arrival,
+            "arrival",
+            (f"Date header {raw[:80]!r} is more than a day after the mail arrived; not trusted"),
+        )
+    return parsed, "header", None
+
+
+def received_time(raw: bytes, now: datetime) -> datetime | None:
+    """When the receiving server took the message: the date of the topmost (newest)
+    ``Received:`` header, if it is readable and not later than ``now`` plus a day."""
+    head = raw[: 256 * 1024].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    try:
+        headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(head)
+    except Exception:
+        return None
+    for value in headers.get_all("received") or []:
+        text = str(value)
+        if ";" not in text:
+            continue
+        when = header_date(text.rpartition(";")[2].strip())
+        if when is None:
+            continue
+        if when > now + MAX_FUTURE_SKEW or when.year < 1970:
+            return None  # not a time any server received mail at: use the next best
+        return when
+    return None
 
 
 def _attachment(item: dict[str, object], cap: int) -> ParsedAttachment:
@@ -177,14 +272,14 @@ def parse_message(
     if not any(k in headers for k in ("from", "sender", "return-path", "to", "subject")):
         raise UnparseableMessage("no From, To or Subject header: not an email message")
 
-    from_name, from_addr = _address(headers.get("from", "").split("\n")[0])
+    from_name, from_addr = _address(_raw_header(msg, "from"))
     if not from_addr:
-        _, from_addr = _address(headers.get("sender", "").split("\n")[0])
-    reply_to_addr = _address(headers["reply-to"].split("\n")[0])[1] if "reply-to" in headers else ""
+        _, from_addr = _address(_raw_header(msg, "sender"))
+    reply_to_addr = _address(_raw_header(msg, "reply-to"))[1]
     to_addrs = tuple(
         a.lower()
-        for _, a in email.utils.getaddresses([headers.get("to", ""), headers.get("cc", "")])
-        if "@" in a
+        for _, a in email.utils.getaddresses([_raw_header(msg, "to"), _raw_header(msg, "cc")])
+        if "@" in a and "=?" not in a
     )
     ids = _ids(headers.get("message-id"))
     if ids:
@@ -193,7 +288,7 @@ def parse_message(
         message_id, synthesised = f"<{digest[:32]}@sendiass-bot.invalid>", True
 
     arrival = arrival.astimezone(UTC)
-    when, date_source = _date(headers, arrival)
+    when, date_source, date_warning = _date(headers, arrival)
 
     plain = "\n".join(p for p in (mail.text_plain or []) if isinstance(p, str))
     html_parts = [p for p in (mail.text_html or []) if isinstance(p, str)]
@@ -233,6 +328,7 @@ def parse_message(
         subject=_decode_header(headers.get("subject", "").split("\n")[0]).strip(),
         date=when,
         date_source=date_source,
+        date_warning=date_warning,
         headers=headers,
         content_type=content_type,
         text=text,

@@ -69,7 +69,7 @@ class MailboxWorker:
 
     def _poll_maildir(self) -> PollStats:
         assert self.cfg.path is not None
-        source = MaildirSource(self.cfg.path)
+        source = MaildirSource(self.cfg.path, self.cfg.since)
         stats = PollStats(self.cfg.name)
         batch: list[MaildirItem] = []
         for item in source.pending():

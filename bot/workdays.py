@@ -46,6 +46,11 @@ _WEEKDAY_NAMES = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Satur
 
 #: A guard against runaway loops: no window in any procedure is anywhere near this long.
 _MAX_SPAN_DAYS = 366 * 20
+#: Years for which bank holidays are looked up when counting across very long spans (the
+#: ``holidays`` package has none outside roughly this range).
+HOLIDAY_YEARS = (1900, 2200)
+#: Noted when a date runs into the end of the calendar (a date no real mail has).
+_END_NOTE = "the calendar ends on 9999-12-31: the date is kept there"
 
 
 @dataclass(frozen=True)
@@ -117,7 +122,7 @@ class Explained:
         }
 
 
-@lru_cache(maxsize=256)
+@lru_cache(maxsize=2048)
 def _bank_holidays(region: str, year: int) -> Mapping[date, str]:
     table = holidays.country_holidays("GB", subdiv=REGIONS[region], years=year)
     return MappingProxyType(dict(table))
@@ -157,9 +162,11 @@ class WorkCalendar:
         return self.non_working_reason(day) is None
 
     def next_working_day(self, day: date) -> date:
-        """The first working day strictly after ``day``."""
+        """The first working day strictly after ``day`` (``date.max`` at the calendar's end)."""
         d = day
         for _ in range(_MAX_SPAN_DAYS):
+            if d == date.max:
+                return d
             d += timedelta(days=1)
             if self.is_working_day(d):
                 return d
@@ -201,9 +208,13 @@ def add_working_days(
     if n < 0:
         raise ValueError(f"number of working days must be 0 or more, not {n}")
     skipped: list[Skipped] = []
+    notes: list[str] = []
     d = start
     counted = 0
     while counted < n:
+        if d == date.max:
+            notes.append(_END_NOTE)
+            break
         d += timedelta(days=1)
         if (d - start).days > _MAX_SPAN_DAYS:
             raise ValueError(f"{n} working days after {start} is out of range")
@@ -217,6 +228,7 @@ def add_working_days(
         rule=rule or f"{_plural(n, 'working day')} after {start.isoformat()}",
         start=start,
         skipped=tuple(skipped),
+        notes=tuple(notes),
     )
 
 
@@ -228,12 +240,19 @@ def add_calendar_days(
         raise TypeError(f"number of days must be an int, not {type(days).__name__}")
     if days < 0:
         raise ValueError(f"number of days must be 0 or more, not {days}")
-    target = start + timedelta(days=days)
     skipped: list[Skipped] = []
     notes: list[str] = []
+    if (date.max - start).days < days:
+        target = date.max
+        notes.append(_END_NOTE)
+    else:
+        target = start + timedelta(days=days)
     d = target
     while (reason := calendar.non_working_reason(d)) is not None:
         skipped.append(Skipped(d, reason))
+        if d == date.max:
+            notes.append(_END_NOTE)
+            break
         d += timedelta(days=1)
         if (d - target).days > _MAX_SPAN_DAYS:
             raise ValueError(f"no working day after {target}")
@@ -276,7 +295,7 @@ def working_days_between(d1: date, d2: date, calendar: WorkCalendar = ENGLAND) -
     if d2 < d1:
         return -working_days_between(d2, d1, calendar)
     if (d2 - d1).days > _MAX_SPAN_DAYS:
-        raise ValueError(f"{d1} to {d2} is out of range")
+        return _working_days_far(d1, d2, calendar)
     count = 0
     d = d1
     while d < d2:
@@ -286,11 +305,57 @@ def working_days_between(d1: date, d2: date, calendar: WorkCalendar = ENGLAND) -
     return count
 
 
+def _weekdays_after(d1: date, d2: date) -> int:
+    """Monday-to-Friday days after ``d1`` up to and including ``d2`` (``d1 <= d2``)."""
+    days = (d2 - d1).days
+    weeks, rest = divmod(days, 7)
+    count = weeks * 5
+    wd = d1.weekday()
+    for i in range(1, rest + 1):
+        if (wd + i) % 7 < 5:
+            count += 1
+    return count
+
+
+def _working_days_far(d1: date, d2: date, calendar: WorkCalendar) -> int:
+    """:func:`working_days_between` for spans of decades or centuries (a date a sender or
+    an old archive made up), by arithmetic: weekdays, less the weekday bank holidays of the
+    years where the calendar has any, less weekday closure days."""
+    count = _weekdays_after(d1, d2)
+    first, last = max(d1.year, HOLIDAY_YEARS[0]), min(d2.year, HOLIDAY_YEARS[1])
+    for year in range(first, last + 1):
+        for day in _bank_holidays(calendar.region, year):
+            if d1 < day <= d2 and day.weekday() < 5:
+                count -= 1
+    seen: set[date] = set()
+    for closure in calendar.closures:
+        d = max(closure.start, d1 + timedelta(days=1))
+        end = min(closure.end, d2)
+        while d <= end:
+            if (
+                d not in seen
+                and d.weekday() < 5
+                and not _bank_holidays(calendar.region, d.year).get(d)
+            ):
+                seen.add(d)
+                count -= 1
+            if d == date.max:
+                break
+            d += timedelta(days=1)
+    return count
+
+
 def to_london(moment: datetime, tz: ZoneInfo = LONDON) -> datetime:
-    """An aware datetime in London time. A naive datetime is taken as London local time."""
+    """An aware datetime in London time. A naive datetime is taken as London local time.
+
+    Within a day of the ends of the calendar (year 1, year 9999) the conversion would
+    overflow; the moment is then given the zone unchanged (a few hours off, never a crash)."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         return moment.replace(tzinfo=tz)
-    return moment.astimezone(tz)
+    try:
+        return moment.astimezone(tz)
+    except (OverflowError, ValueError):
+        return moment.replace(tzinfo=tz)
 
 
 def parse_datetime(text: str, tz: ZoneInfo = LONDON) -> datetime:
@@ -352,6 +417,9 @@ def clock_start(
         rule = "received after the cut-off time: the clock starts on the next working day"
     d = day
     while True:
+        if d == date.max:
+            notes.append(_END_NOTE)
+            break
         d += timedelta(days=1)
         r = calendar.non_working_reason(d)
         if r is None:

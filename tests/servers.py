@@ -37,6 +37,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -427,10 +428,16 @@ class ImapAccount:
             with contextlib.suppress(Exception):
                 imap.logout()
 
-    def append(self, folder: str, raw: bytes, flags: Sequence[str | bytes] = ()) -> int:
-        """APPEND ``raw`` to ``folder`` and return its UID."""
+    def append(
+        self,
+        folder: str,
+        raw: bytes,
+        flags: Sequence[str | bytes] = (),
+        msg_time: datetime | None = None,
+    ) -> int:
+        """APPEND ``raw`` to ``folder`` (INTERNALDATE ``msg_time``, else now); its UID."""
         with self._session() as imap:
-            response = imap.append(folder, raw, flags=tuple(flags))
+            response = imap.append(folder, raw, flags=tuple(flags), msg_time=msg_time)
             found = _APPENDUID.search(response or b"")
             if found:
                 return int(found.group(1))
@@ -801,8 +808,14 @@ class DovecotServer(_Server):
     def client(self, ssl: bool = False, timeout: float = 10.0) -> IMAPClient:
         return self.account.client(ssl=ssl, timeout=timeout)
 
-    def append(self, folder: str, raw: bytes, flags: Iterable[str | bytes] = ()) -> int:
-        return self.account.append(folder, raw, tuple(flags))
+    def append(
+        self,
+        folder: str,
+        raw: bytes,
+        flags: Iterable[str | bytes] = (),
+        msg_time: datetime | None = None,
+    ) -> int:
+        return self.account.append(folder, raw, tuple(flags), msg_time)
 
     def create_folder(self, name: str) -> None:
         self.account.create_folder(name)

@@ -228,7 +228,8 @@ def test_header_injection_in_the_sender_name_goes_nowhere(app: App, tmp_path: Pa
     ingest(app, raw)
     (letter,) = letters(app)
     first_line = letter.body_text.splitlines()[0]
-    assert first_line.startswith("Dear ") and first_line.endswith(",")  # one line of text
+    # A display name that hid a line break is never used: a neutral greeting instead.
+    assert first_line.endswith(",") and "Alex" not in first_line and "X-Injected" not in first_line
     outbox = tmp_path / "sent"
     sender = Sender(app.sessions, app.services, FolderTransport(outbox), Clock())
     assert sender.drain_once().sent == 1
@@ -269,7 +270,8 @@ def test_clean_text_and_greeting_name_strip_line_breaks_and_controls() -> None:
     from bot.letters.mime import clean_text, greeting_name
 
     assert clean_text("Alex\r\nBcc: x@example.org\x00\u202e") == "Alex Bcc: x@example.org"
-    assert greeting_name("  Alex\nParent ", "alex@example.org") == "Alex Parent"
+    assert greeting_name("  Alex Parent ", "alex@example.org") == "Alex Parent"
+    assert greeting_name("  Alex\nParent ", "alex@example.org") == ""  # hid a line break
     assert greeting_name("alex@example.org", "alex@example.org") == ""
     assert greeting_name('"Sam"', "") == "Sam"
 

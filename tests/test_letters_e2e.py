@@ -23,7 +23,7 @@ from bot.app import App, build_app
 from bot.cli import main as cli
 from bot.models import Message, OutboxLetter
 from bot.poller import run_daemon
-from tests.letterhelpers import letters, letters_app
+from tests.letterhelpers import NOW, letters, letters_app
 from tests.mailfactory import make_email
 from tests.servers import ImapAccount
 from tests.smtpsink import SmtpSink
@@ -94,10 +94,13 @@ def test_daemon_acknowledges_people_and_never_machines(
         mailboxes=[mailbox_cfg(account)],
     )
     daemon(app)
-    account.append("INBOX", make_email(subject="Complaint about a missed call"))
-    account.append("INBOX", make_email(subject="Thank you", from_addr="sam.carer@example.net"))
+    # The clock starts at the server's INTERNALDATE (the app's fixed clock: NOW).
+    account.append("INBOX", make_email(subject="Complaint about a missed call"), msg_time=NOW)
+    account.append(
+        "INBOX", make_email(subject="Thank you", from_addr="sam.carer@example.net"), msg_time=NOW
+    )
     for name in ("auto_reply.eml", "bounce.eml", "newsletter.eml"):
-        account.append("INBOX", (FIXTURES / name).read_bytes())
+        account.append("INBOX", (FIXTURES / name).read_bytes(), msg_time=NOW)
     wait_for(lambda: message_count(app) == 5, what="5 messages logged")
     got = smtp_server.wait_for(2)
     wait_for(lambda: outbox_statuses(app) == ["sent", "sent"], what="both letters sent")

@@ -181,6 +181,7 @@ def _service_for(app: App, raw: bytes) -> str | None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from bot.parse import received_time
     from bot.pipeline.context import Source
 
     app = _app(args)
@@ -202,10 +203,12 @@ def cmd_ingest(args: argparse.Namespace) -> int:
                 f"{path}: not addressed to a known service; give --service "
                 f"({', '.join(sorted(app.services))})"
             )
+        # When the service received it: the newest Received header, else the file's time.
+        arrival = received_time(raw, datetime.now(UTC)) or datetime.fromtimestamp(
+            path.stat().st_mtime, UTC
+        )
         result = app.intake.process(
-            raw,
-            Source(f"ingest:{service}", service, path=str(path)),
-            datetime.fromtimestamp(path.stat().st_mtime, UTC),
+            raw, Source(f"ingest:{service}", service, path=str(path)), arrival
         )
         counts[result.outcome.value] = counts.get(result.outcome.value, 0) + 1
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing"

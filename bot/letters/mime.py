@@ -30,10 +30,21 @@ def clean_text(value: str, limit: int = 200) -> str:
     return " ".join(_CONTROL.sub(" ", value or "").split())[:limit].strip()
 
 
+#: A display name that looks like a link or a domain is never printed in a letter.
+_URLISH = re.compile(r"(?i)(?:[a-z][a-z0-9+.-]*:/|www\.|[a-z0-9-]+\.(?:[a-z]{2,24})(?:[/:?#]|\b))")
+GREETING_MAX = 60
+
+
 def greeting_name(name: str, addr: str = "") -> str:
-    """The sender's name to greet them by, or "" when there is none worth using."""
-    n = clean_text(name, 80).strip("\"' ")
-    if not n or "@" in n or n.lower() == addr.lower():
+    """The sender's name to greet them by, or "" (a neutral greeting) when there is none
+    worth using. A display name is written by the sender: one with an ``@``, a link or a
+    domain, a line break or other control character, or longer than a name would be is
+    never printed in a letter signed by a council."""
+    raw = name or ""
+    if _CONTROL.search(raw) or "\ufffd" in raw or len(raw) > GREETING_MAX:
+        return ""
+    n = clean_text(raw, GREETING_MAX).strip("\"' ")
+    if not n or "@" in n or n.lower() == addr.lower() or _URLISH.search(n):
         return ""
     return n
 

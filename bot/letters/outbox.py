@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot.casestate import add_event
 from bot.letters.context import CaseFacts, letter_context
+from bot.letters.flood import FloodLimits, schedule
 from bot.letters.mime import message_ids, new_message_id
 from bot.letters.policy import hold_reasons, letter_for, own_addresses, policy_for, refusal
 from bot.letters.render import LetterRenderer, renderer_for
@@ -134,10 +135,13 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def write_reply_letters(ctx: Context, env_services: Mapping[str, Any]) -> None:
+def write_reply_letters(
+    ctx: Context, env_services: Mapping[str, Any], limits: FloodLimits | None = None
+) -> None:
     """The pipeline's ``reply`` stage: decide and write this message's letters.
 
-    ``env_services`` is the stage environment's services (:class:`Service` objects)."""
+    ``env_services`` is the stage environment's services (:class:`Service` objects);
+    ``limits`` the flood control (:mod:`bot.letters.flood`) for letters sent at once."""
     services = cast(Mapping[str, Service], env_services)
     p, c, case, msg = ctx.parsed, ctx.classification, ctx.case, ctx.message
     if ctx.outcome is not Outcome.CONTINUE or p is None or c is None or case is None:
@@ -185,7 +189,10 @@ def write_reply_letters(ctx: Context, env_services: Mapping[str, Any]) -> None:
         session, policy_for(service.key), ctx.hold_reasons, p.from_addr, p.reply_to, now
     )
     status = "held" if holds else "pending"
-    add_letter(
+    send_at, waiting = (now, None)
+    if status == "pending":
+        send_at, waiting = schedule(session, service.key, p.from_addr, now, limits or FloodLimits())
+    letter = add_letter(
         session,
         service=service,
         case=case,
@@ -193,10 +200,13 @@ def write_reply_letters(ctx: Context, env_services: Mapping[str, Any]) -> None:
         key=idempotency_key(case, purpose),
         to_addr=p.from_addr,
         status=status,
-        hold_reason="; ".join(holds) or None,
+        hold_reason="; ".join(holds) or waiting,
         context=letter_context(service, purpose, CaseFacts.of(case)),
         now=now,
         in_reply_to=in_reply_to,
         references=refs,
     )
+    if waiting is not None:
+        letter.next_attempt_at = send_at  # never dropped: the sender sends it then
+        notes.append(waiting)
     ctx.record("reply", status, "; ".join([*notes, purpose, *holds]))

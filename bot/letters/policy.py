@@ -42,6 +42,7 @@ from sqlalchemy.orm import Session
 
 from bot.automated import sender_is_machine
 from bot.letters import STAFF_PURPOSES
+from bot.letters.flood import domain_of, normalise_address
 from bot.letters.mime import BadAddress, parse_address
 from bot.models import OutboxLetter
 from bot.services import Service
@@ -110,28 +111,26 @@ def refusal(from_addr: str, automated_reason: str | None, own: frozenset[str]) -
 
 def letters_in_last_day(session: Session, to_addr: str, now: datetime) -> int:
     """Letters (not staff alerts, not discarded) to ``to_addr`` in the 24 hours before ``now``,
-    counting those written earlier in this transaction and not yet flushed."""
+    counting those written earlier in this transaction and not yet flushed. Addresses are
+    compared without case and without a ``+tag`` (``victim+1@`` is ``victim@``)."""
     since = now - timedelta(hours=24)
-    addr = to_addr.lower()
+    key = normalise_address(to_addr)
+    domain = domain_of(to_addr)
     with session.no_autoflush:
-        stored = session.scalar(
-            select(func.count())
-            .select_from(OutboxLetter)
-            .where(
-                func.lower(OutboxLetter.to_addr) == addr,
+        stored = session.scalars(
+            select(OutboxLetter.to_addr).where(
+                func.lower(OutboxLetter.to_addr).endswith(f"@{domain}", autoescape=True),
                 OutboxLetter.created_at >= since,
                 OutboxLetter.purpose.not_in(STAFF_PURPOSES),
                 OutboxLetter.status != "discarded",
             )
-        )
-    pending = sum(
-        1
+        ).all()
+    pending = [
+        obj.to_addr
         for obj in session.new
-        if isinstance(obj, OutboxLetter)
-        and obj.to_addr.lower() == addr
-        and obj.purpose not in STAFF_PURPOSES
-    )
-    return int(stored or 0) + pending
+        if isinstance(obj, OutboxLetter) and obj.purpose not in STAFF_PURPOSES
+    ]
+    return sum(1 for addr in [*stored, *pending] if normalise_address(addr) == key)
 
 
 def hold_reasons(

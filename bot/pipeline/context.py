@@ -79,6 +79,7 @@ class Context:
     duplicate_of: int | None = None
     case: Case | None = None  # the case this message threads onto, or the new one
     thread_via: str | None = None
+    mentions: list[str] = field(default_factory=list)  # same-service cases it names, not joined
     classification: Classification | None = None
     start_stage: int = 1
     needs_person: bool = True

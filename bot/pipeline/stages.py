@@ -9,10 +9,11 @@ stage records what it did in ``ctx.trail``; the trail is stored with the message
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
@@ -20,13 +21,15 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.casestate import add_event
+from bot.letters.flood import FloodLimits
 from bot.letters.outbox import write_reply_letters
 from bot.models import Attachment, Case, Message, OutboxLetter, ReferenceCounter
 from bot.parse import UnparseableMessage, parse_message
 from bot.pipeline.context import BatchMemory, Context, Outcome
+from bot.safehtml import sanitise_for_storage
 from bot.services import Service
 from classifiers import LOW_CONFIDENCE
-from classifiers.types import Classification, ClassifierInput
+from classifiers.types import Classification, ClassifierInput, Reason
 
 LONDON = ZoneInfo("Europe/London")
 REFERENCE_RE = re.compile(r"\b([A-Z]{3})-(\d{4})-(\d{4,})\b")
@@ -48,6 +51,11 @@ class StageEnv:
     deadline_fn: DeadlineFn
     attachment_max_bytes: int = 10 * 1024 * 1024
     message_max_bytes: int = 50 * 1024 * 1024
+    #: Mail that had waited longer than this when we read it gets no automatic letter.
+    max_age_days: int = 30
+    #: Automatic letters per service per hour, and per recipient domain per day.
+    letters_max_per_hour: int = 60
+    letters_max_per_domain_per_day: int = 20
 
 
 Stage = Callable[[Context, StageEnv], None]
@@ -76,6 +84,8 @@ def parse(ctx: Context, env: StageEnv) -> None:
     note = f"message-id {'synthesised' if p.message_id_synthesised else 'from header'}"
     if p.date_source != "header":
         note += "; date from arrival"
+    if p.date_warning:
+        note += f"; {p.date_warning}"
     ctx.record("parse", "ok", note)
 
 
@@ -116,40 +126,77 @@ def dedupe(ctx: Context, env: StageEnv) -> None:
 # --------------------------------------------------------------------------------- thread
 
 
+def is_party(case: Case, addr: str) -> bool:
+    """``addr`` wrote the case's first message, or a coordinator added it to the case."""
+    a = addr.strip().lower()
+    if not a:
+        return False
+    parties = {str(x).lower() for x in (case.flags or {}).get("parties") or []}
+    return a == (case.sender_addr or "").lower() or a in parties
+
+
+def _case_of_message(ctx: Context, mid: str) -> Case | None:
+    case = ctx.batch.case_by_message_id.get(mid)
+    if case is not None:
+        return case
+    case_id = ctx.session.scalar(
+        select(Message.case_id)
+        .where(Message.message_id == mid, Message.case_id.is_not(None))
+        .limit(1)
+    )
+    return ctx.session.get(Case, case_id) if case_id is not None else None
+
+
 def thread(ctx: Context, env: StageEnv) -> None:
-    """Attach a reply to its case: thread headers, then a case reference in the subject."""
+    """Attach a reply to its case, but only when it may: same service, and the sender is a
+    party to the case or answers a letter we sent to that very address.
+
+    Thread headers, subjects and references are written by the sender, and references are
+    easy to guess: anything else opens its own case, linked as "mentions" the other case
+    for a coordinator to merge. A case of another service is never attached nor named.
+    """
     p = ctx.parsed
     assert p is not None
-    s, batch = ctx.session, ctx.batch
+    s, service, sender = ctx.session, ctx.source.service, p.from_addr.lower()
+    mentioned: dict[str, Case] = {}
+
+    def consider(case: Case, answers_letter: bool, via: str) -> bool:
+        if case.service != service:
+            ctx.record("thread", "ignored", f"{via} names a case of another service")
+            return False
+        if answers_letter or is_party(case, sender):
+            ctx.case, ctx.thread_via = case, via
+            ctx.record("thread", "attached", f"{via} to case {case.reference}")
+            return True
+        mentioned.setdefault(case.reference, case)
+        return False
+
     for mid in p.thread_ids:
-        case = batch.case_by_message_id.get(mid)
-        if case is None:
-            case_id = s.scalar(
-                select(Message.case_id)
-                .where(Message.message_id == mid, Message.case_id.is_not(None))
-                .limit(1)
-            )
-            if case_id is None:
-                case_id = s.scalar(
-                    select(OutboxLetter.case_id)
-                    .where(OutboxLetter.message_id == mid, OutboxLetter.case_id.is_not(None))
-                    .limit(1)
-                )
-            case = s.get(Case, case_id) if case_id is not None else None
-        if case is not None:
-            ctx.case, ctx.thread_via = case, f"header {mid}"
-            ctx.record("thread", "attached", f"via thread header to case {case.reference}")
+        letter = s.execute(
+            select(OutboxLetter.case_id, OutboxLetter.to_addr)
+            .where(OutboxLetter.message_id == mid, OutboxLetter.case_id.is_not(None))
+            .limit(1)
+        ).first()
+        if letter is not None:
+            case = s.get(Case, letter.case_id)
+            answers = bool(sender) and letter.to_addr.lower() == sender
+            if case is not None and consider(case, answers, f"answers our letter {mid}"):
+                return
+        case = _case_of_message(ctx, mid)
+        if case is not None and consider(case, False, f"thread header {mid}"):
             return
     for match in REFERENCE_RE.finditer(p.subject):
         reference = match.group(0)
-        case = batch.case_by_reference.get(reference) or s.scalar(
+        case = ctx.batch.case_by_reference.get(reference) or s.scalar(
             select(Case).where(Case.reference == reference)
         )
-        if case is not None:
-            ctx.case, ctx.thread_via = case, f"subject reference {reference}"
-            ctx.record("thread", "attached", f"via subject reference {reference}")
+        if case is not None and consider(case, False, f"subject reference {reference}"):
             return
-    ctx.record("thread", "new")
+    ctx.mentions = list(mentioned)
+    if mentioned:
+        ctx.record("thread", "new", f"not a party to {', '.join(mentioned)}: own case, linked")
+    else:
+        ctx.record("thread", "new")
 
 
 # ------------------------------------------------------------------------------- classify
@@ -160,7 +207,7 @@ def classify(ctx: Context, env: StageEnv) -> None:
     assert p is not None
     inp = ClassifierInput(
         service=ctx.source.service,
-        received=p.date,
+        received=ctx.arrival,
         from_name=p.from_name,
         from_addr=p.from_addr,
         subject=p.subject,
@@ -170,10 +217,42 @@ def classify(ctx: Context, env: StageEnv) -> None:
         automated_reason=p.automated_reason,
     )
     ctx.classification = result = env.classifier(inp)
+    if result.kind == "automated":
+        result = ctx.classification = _automated_guard(ctx, env, inp, result)
     rules = ", ".join(r.rule for r in result.reasons[:8])
     ctx.record("classify", result.kind, f"confidence {result.confidence:.2f}; rules: {rules}")
     if result.kind == "automated" and ctx.case is None:
         ctx.stop(Outcome.DISCARD, p.automated_reason or "automated mail")
+
+
+def _automated_guard(
+    ctx: Context, env: StageEnv, inp: ClassifierInput, verdict: Classification
+) -> Classification:
+    """Headers and sender say "machine"; the words may still be a person's.
+
+    Headers are the sender's to write, so automated detection may only suppress the letter
+    (the reply stage writes none to automated mail or machine addresses), never the case:
+    the content is read again without them. A disclosure that trips safeguarding always
+    opens (or flags) a case and alerts the coordinator; a real message from a no-reply
+    address (a school's contact-form gateway) opens a case too.
+    """
+    p = ctx.parsed
+    assert p is not None
+    content = env.classifier(
+        dataclasses.replace(inp, automated_reason=None, from_addr="", headers={})
+    )
+    machine_sender_only = bool(p.automated_reason) and str(p.automated_reason).startswith(
+        "machine sender"
+    )
+    if content.safeguarding:
+        why = f"safeguarding content despite automated signs ({p.automated_reason or 'rules'})"
+    elif machine_sender_only and content.kind != "automated":
+        why = f"a person's message from a machine address ({p.from_addr}): no letter"
+    else:
+        return verdict
+    content.reasons.append(Reason("intake.automated_guard", "kept", why, -1, -1, "headers"))
+    ctx.record("classify", "guard", why)
+    return content
 
 
 # ---------------------------------------------------------------------------------- route
@@ -192,6 +271,12 @@ def route(ctx: Context, env: StageEnv) -> None:
         holds.append("out of scope: about another organisation")
     if c.confidence < LOW_CONFIDENCE:
         holds.append(f"low confidence ({c.confidence:.2f})")
+    age = ctx.now - ctx.arrival
+    if age > timedelta(days=env.max_age_days):
+        holds.append(
+            f"old mail: it arrived {age.days} days before it was read "
+            f"(intake.max_age_days = {env.max_age_days}); no automatic letter"
+        )
     ctx.hold_reasons = holds
     ctx.needs_person = bool(holds) or c.kind in ("complaint", "stage2_request", "enquiry")
     ctx.record("route", "person" if ctx.needs_person else "auto", "; ".join(holds))
@@ -208,7 +293,8 @@ def deadline(ctx: Context, env: StageEnv) -> None:
         ctx.record("deadline", "skipped", "reply on an existing case")
         return
     service = env.services[ctx.source.service]
-    ctx.deadlines = env.deadline_fn(service, ctx.parsed.date, c, ctx.start_stage)
+    # The clock starts when the service received the mail, never at the sender's Date.
+    ctx.deadlines = env.deadline_fn(service, ctx.arrival, c, ctx.start_stage)
     ctx.start_stage = int(ctx.deadlines.get("stage") or ctx.start_stage)
     for check in ctx.deadlines.get("checks", {}).values():
         if check.get("ok") is False:
@@ -262,7 +348,11 @@ def store(ctx: Context, env: StageEnv) -> None:
         d = ctx.deadlines
         ctx.case = Case(
             reference=next_reference(
-                s, service.reference_prefix, src.service, p.date.astimezone(LONDON).year, ctx.batch
+                s,
+                service.reference_prefix,
+                src.service,
+                ctx.arrival.astimezone(LONDON).year,
+                ctx.batch,
             ),
             service=src.service,
             kind=c.kind,
@@ -276,11 +366,13 @@ def store(ctx: Context, env: StageEnv) -> None:
                 "out_of_scope": c.out_of_scope,
                 "within_12_months": c.within_12_months,
                 "hold_reasons": ctx.hold_reasons,
+                **({"date_warning": p.date_warning} if p.date_warning else {}),
+                **({"mentions": ctx.mentions} if ctx.mentions else {}),
             },
             sender_addr=p.from_addr,
             sender_name=p.from_name,
             subject=p.subject,
-            received_at=p.date,
+            received_at=ctx.arrival,
             event_date=c.event_date,
             clock_starts=_date(d.get("clock_starts")),
             acknowledge_by=_date(d.get("acknowledge_by")),
@@ -302,20 +394,9 @@ def store(ctx: Context, env: StageEnv) -> None:
             {"kind": c.kind, "confidence": c.confidence, "rules": ctx.rules},
         )
     elif c is not None:
-        ctx.case.updated_at = now
-        add_event(
-            s,
-            ctx.case,
-            now,
-            "message_received",
-            {
-                "message_id": p.message_id,
-                "via": ctx.thread_via,
-                "kind": c.kind,
-                "automated": p.automated_reason,
-            },
-        )
-    ctx.record("store", disposition)
+        _reply_on_case(ctx, ctx.case, c, now)
+    safe = sanitise_for_storage(p.html)
+    ctx.record("store", disposition, safe.note or "")
     msg = Message(
         case=ctx.case if disposition != "discarded" else None,
         direction="in",
@@ -341,6 +422,7 @@ def store(ctx: Context, env: StageEnv) -> None:
         headers=p.headers,
         text=p.text,
         html=p.html,
+        html_safe=safe.html,
         new_text=p.new_text,
         quoted_text=p.quoted_text,
         signature=p.signature,
@@ -361,6 +443,38 @@ def store(ctx: Context, env: StageEnv) -> None:
     ctx.batch.remember(msg, msg.case)
 
 
+def _reply_on_case(ctx: Context, case: Case, c: Classification, now: datetime) -> None:
+    """A message from the family on an existing case: the case comes back to the queue with
+    a "new message from the family" marker (not for an auto-reply); safeguarding content
+    flags the case."""
+    p = ctx.parsed
+    assert p is not None
+    flags = dict(case.flags or {})
+    if c.kind != "automated" or c.safeguarding:  # an out-of-office is not news
+        flags["new_message"] = {"at": now.isoformat(), "message_id": p.message_id}
+        case.needs_person = True
+    if c.safeguarding and not flags.get("safeguarding"):
+        flags["safeguarding"] = True
+        holds = list(flags.get("hold_reasons") or [])
+        holds.append("safeguarding: a reply may mean a child is at risk; a person must look today")
+        flags["hold_reasons"] = holds
+    case.flags = flags
+    case.updated_at = now
+    add_event(
+        ctx.session,
+        case,
+        now,
+        "message_received",
+        {
+            "message_id": p.message_id,
+            "via": ctx.thread_via,
+            "kind": c.kind,
+            "automated": p.automated_reason,
+            "safeguarding": c.safeguarding,
+        },
+    )
+
+
 # ---------------------------------------------------------------------------------- reply
 
 
@@ -368,7 +482,11 @@ def reply(ctx: Context, env: StageEnv) -> None:
     """Letters go to the outbox in this transaction; a sender thread sends them.
 
     Which letter, and whether it is sent at once or held: :mod:`bot.letters.policy`."""
-    write_reply_letters(ctx, env.services)
+    write_reply_letters(
+        ctx,
+        env.services,
+        FloodLimits(env.letters_max_per_hour, env.letters_max_per_domain_per_day),
+    )
 
 
 PIPELINE: tuple[tuple[str, Stage, bool], ...] = (

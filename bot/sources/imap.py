@@ -16,7 +16,7 @@ import select
 import ssl
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from imapclient import IMAPClient
 
@@ -96,8 +96,12 @@ class ImapMailbox:
     # ----------------------------------------------------------------------- fetch
 
     def new_uids(self, last_uid: int) -> list[int]:
-        """UIDs above the cursor (``n:*`` always names the highest UID, so filter)."""
-        found = self._c().search(["UID", f"{last_uid + 1}:*"])
+        """UIDs above the cursor (``n:*`` always names the highest UID, so filter); with
+        ``since``, only mail the server received on or after that day (INTERNALDATE)."""
+        criteria: list[str | bytes | date] = ["UID", f"{last_uid + 1}:*"]
+        if self.cfg.since is not None:
+            criteria += ["SINCE", self.cfg.since]
+        found = self._c().search(criteria)
         return sorted(u for u in found if u > last_uid)
 
     def fetch(self, uids: list[int]) -> Iterator[Fetched]:

@@ -12,7 +12,7 @@ import mailbox
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 
@@ -32,8 +32,10 @@ def _split(name: str) -> tuple[str, str]:
 
 
 class MaildirSource:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, since: date | None = None) -> None:
         self.path = path
+        #: Files delivered before this day (UTC) are left alone.
+        self.since = since
         for sub in ("new", "cur", "tmp"):
             (path / sub).mkdir(parents=True, exist_ok=True)
 
@@ -48,7 +50,12 @@ class MaildirSource:
                     key, flags = _split(entry.name)
                     if "S" in flags:
                         continue
-                    entries.append((entry.stat().st_mtime, key, Path(entry.path)))
+                    mtime = entry.stat().st_mtime
+                    if self.since is not None and datetime.fromtimestamp(mtime, UTC).date() < (
+                        self.since
+                    ):
+                        continue
+                    entries.append((mtime, key, Path(entry.path)))
         for mtime, key, path in sorted(entries):
             try:
                 raw = path.read_bytes()

@@ -390,6 +390,12 @@ def link_or_merge(ctx: Ctx, case: Case, other: Case, mode: str) -> str:
         )
     other.merged_into_id = case.id
     other.needs_person = False
+    party = (other.sender_addr or "").strip().lower()
+    if party and party != (case.sender_addr or "").lower():
+        # The coordinator says this sender belongs to the case: their mail now threads onto it.
+        flags = dict(case.flags or {})
+        flags["parties"] = sorted({*flags.get("parties", []), party})
+        case.flags = flags
     _touch(ctx, other)
     _touch(ctx, case)
     record(ctx, other, "merged_into", {"case": case.reference, "moved": moved})

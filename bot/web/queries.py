@@ -20,13 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from bot.deadlines import deadline_status, due_horizon, working_days_left
+from bot.letters.flood import WAITING
 from bot.models import Case, CaseEvent, LearningRecord, OutboxLetter
 from bot.services import Service
 
@@ -108,6 +109,29 @@ def waiting_letter_case_ids(s: Session, services: Sequence[str]) -> list[int]:
             .distinct()
         )
     )
+
+
+def flood_banners(s: Session, services: Sequence[str], now: datetime) -> list[str]:
+    """Why automatic letters are waiting (bot/letters/flood.py), one line per service."""
+    L = OutboxLetter
+    rows = s.execute(
+        select(L.service, func.count(), func.max(L.next_attempt_at))
+        .where(
+            L.status == "pending",
+            L.next_attempt_at > now,
+            L.hold_reason.startswith(WAITING, autoescape=True),
+            L.service.in_(services),
+        )
+        .group_by(L.service)
+        .order_by(L.service)
+    ).all()
+    return [
+        f"{n} automatic letter(s) of {service} are waiting: the service reached its limit of "
+        f"letters an hour (letters.max_per_hour) or to one domain a day "
+        f"(letters.max_per_domain_per_day). None is dropped; the last goes at "
+        f"{last:%d %b %Y %H:%M} UTC."
+        for service, n, last in rows
+    ]
 
 
 def rank_expression(
@@ -235,6 +259,8 @@ def queue(
             row.badges.append(Badge("safeguarding", "Safeguarding: look today"))
         if r.id in waiting:
             row.badges.append(Badge("letter", "Letter waiting for approval"))
+        if r.flags.get("new_message"):
+            row.badges.append(Badge("new_message", "New message from the family"))
         row.badges.extend(deadline_badges(r.status, r.acknowledge_by, r.respond_by, today, svc))
         out.append(row)
     return QueuePage(out, total, page, pages)

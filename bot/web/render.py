@@ -6,46 +6,15 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import nh3
 from markupsafe import Markup, escape
 
-BLOCKED_IMAGE = "/static/blocked-image.svg"
-INLINE_IMAGE = "/static/inline-image.svg"
-
-_TAGS = (set(nh3.ALLOWED_TAGS) | {"img", "font", "center"}) - {"map", "area"}
-_ATTRIBUTES: dict[str, set[str]] = {
-    "a": {"href", "title"},
-    "img": {"src", "alt"},
-    "td": {"colspan", "rowspan"},
-    "th": {"colspan", "rowspan"},
-    "ol": {"start"},
-}
-
-
-def _attribute_filter(tag: str, attr: str, value: str) -> str | None:
-    if tag == "img" and attr == "src":
-        # Nothing is fetched from elsewhere: remote images (tracking pixels) and inline
-        # ``cid:`` parts both become a local placeholder.
-        return INLINE_IMAGE if value.strip().lower().startswith("cid:") else BLOCKED_IMAGE
-    if tag == "a" and attr == "href" and value.strip().lower().startswith("cid:"):
-        return None
-    return value
+from bot import safehtml
 
 
 def sanitise_html(html: str) -> Markup:
-    """Email HTML made safe to put in a page: no scripts, styles, event handlers, forms,
-    frames or ``javascript:`` links, and no image loaded from anywhere but us."""
-    cleaned = nh3.clean(
-        html,
-        tags=_TAGS,
-        clean_content_tags={"script", "style", "title", "noscript", "template"},
-        attributes=_ATTRIBUTES,
-        attribute_filter=_attribute_filter,
-        url_schemes={"http", "https", "mailto", "cid"},
-        link_rel="noopener noreferrer nofollow",
-        strip_comments=True,
-    )
-    return Markup(cleaned)  # nh3's output is the sanitised fragment
+    """Email HTML made safe to put in a page (see :mod:`bot.safehtml`); the intake stores
+    the result in ``messages.html_safe`` and the case page shows that, never this."""
+    return Markup(safehtml.clean(html))  # nh3's output is the sanitised fragment
 
 
 # --------------------------------------------------------------------------- highlights

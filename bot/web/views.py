@@ -23,6 +23,7 @@ from flask import (
     session,
     url_for,
 )
+from markupsafe import Markup
 from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, defer, load_only
 from werkzeug.wrappers import Response as BaseResponse
@@ -180,6 +181,7 @@ def index() -> Any:
     today = to_london(now, LONDON).date()
     with app.sessions() as s:
         page = queries.queue(s, app.services, visible, bodies_for, today, f)
+        waiting = queries.flood_banners(s, visible, now)
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template(
         "queue.html",
@@ -190,6 +192,7 @@ def index() -> Any:
         statuses=queries.STATUSES,
         today=today,
         args=args,
+        waiting=waiting,
         can_log=any(user.can_act(s) for s in visible),
     )
 
@@ -287,7 +290,8 @@ def case_page(case_id: int) -> Any:
                         "m": m,
                         "text": render.highlight(m.new_text or m.text, rs),
                         "quoted": m.quoted_text,
-                        "html": render.sanitise_html(m.html) if m.html else None,
+                        # Sanitised once at intake (bot/safehtml.py); never again here.
+                        "html": Markup(m.html_safe) if m.html_safe else None,
                         "attachments": atts,
                         "when": to_london(m.date, service.tz).strftime("%d %b %Y %H:%M"),
                     }
@@ -355,6 +359,9 @@ def case_page(case_id: int) -> Any:
             closure_reasons=[r.value for r in ClosureReason if r.value != "withdrawn"],
             tz=service.tz,
         )
+        if (case.flags or {}).get("new_message") and user.can_act(case.service):
+            # A coordinator has seen the family's new message: the marker has done its job.
+            case.flags = {k: v for k, v in case.flags.items() if k != "new_message"}
     return html
 
 

@@ -1,0 +1,134 @@
+"""Flood control: automatic letters wait (never dropped) when a service sends too many.
+
+Anyone can send a service a thousand short compliments from a thousand addresses; without
+a limit the service would answer each at once, and its mail server would be the spam
+cannon. Per service, at most ``letters.max_per_hour`` automatic letters in any hour and
+``letters.max_per_domain_per_day`` to one recipient domain in any 24 hours (the common
+webmail domains are exempt from the domain limit: families use them). A letter beyond a
+limit is written as usual but scheduled (``next_attempt_at``) for when the window allows;
+the sender sends it then, and the queue shows a banner saying why letters are waiting.
+
+A letter's place in a window is its scheduled time: ``next_attempt_at`` when it was
+scheduled, else ``created_at``. New letters are scheduled in order, so each window holds
+at most the limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bot.letters import STAFF_PURPOSES
+from bot.models import OutboxLetter
+
+#: Reasons written on a waiting letter start with this (the queue's banner looks for it).
+WAITING = "waiting: "
+
+WEBMAIL_DOMAINS = frozenset(
+    {
+        "gmail.com", "googlemail.com", "hotmail.com", "hotmail.co.uk", "outlook.com",
+        "outlook.co.uk", "live.com", "live.co.uk", "msn.com", "yahoo.com", "yahoo.co.uk",
+        "ymail.com", "icloud.com", "me.com", "mac.com", "aol.com", "aol.co.uk",
+        "btinternet.com", "sky.com", "virginmedia.com", "talktalk.net", "protonmail.com",
+        "proton.me", "gmx.com", "gmx.co.uk", "mail.com", "zoho.com",
+    }
+)  # fmt: skip
+
+_COUNTED = ("pending", "sending", "sent")
+
+
+@dataclass(frozen=True)
+class FloodLimits:
+    max_per_hour: int = 60
+    max_per_domain_per_day: int = 20
+
+
+def normalise_address(addr: str) -> str:
+    """One mailbox, one key: lower case, without a ``+tag`` in the local part."""
+    local, _, domain = addr.strip().lower().rpartition("@")
+    if not local:
+        return addr.strip().lower()
+    return f"{local.split('+', 1)[0]}@{domain}"
+
+
+def domain_of(addr: str) -> str:
+    return addr.strip().lower().rpartition("@")[2]
+
+
+def _scheduled_times(
+    session: Session, service: str, since: datetime, domain: str | None
+) -> list[datetime]:
+    """Scheduled times after ``since`` of the service's automatic letters (to ``domain``),
+    including those written earlier in this transaction."""
+    L = OutboxLetter
+    when = func.coalesce(L.next_attempt_at, L.created_at)
+    query = select(L.to_addr, L.next_attempt_at, L.created_at).where(
+        L.service == service,
+        L.status.in_(_COUNTED),
+        L.purpose.not_in(STAFF_PURPOSES),
+        when > since,
+    )
+    if domain is not None:
+        query = query.where(func.lower(L.to_addr).endswith(f"@{domain}", autoescape=True))
+    with session.no_autoflush:
+        rows = session.execute(query).all()
+        times = [r.next_attempt_at or r.created_at for r in rows]
+        for obj in session.new:
+            if (
+                isinstance(obj, OutboxLetter)
+                and obj.service == service
+                and obj.status in _COUNTED
+                and obj.purpose not in STAFF_PURPOSES
+                and (domain is None or domain_of(obj.to_addr) == domain)
+            ):
+                t = obj.next_attempt_at or obj.created_at
+                if t > since:
+                    times.append(t)
+    return sorted(times)
+
+
+def _slot(times: list[datetime], cap: int, window: timedelta, earliest: datetime) -> datetime:
+    """The earliest time at or after ``earliest`` when a window ending then holds fewer
+    than ``cap`` of ``times``."""
+    if len(times) < cap:
+        return earliest
+    return max(earliest, times[-cap] + window)
+
+
+def schedule(
+    session: Session, service: str, to_addr: str, now: datetime, limits: FloodLimits
+) -> tuple[datetime, str | None]:
+    """When an automatic letter to ``to_addr`` may go, and why it waits (None: at once)."""
+    domain = domain_of(to_addr)
+    hour, day = timedelta(hours=1), timedelta(days=1)
+    at, reason = now, None
+    for _ in range(4):  # each limit can only move the time later; settle in a few rounds
+        start = at
+        hourly = _scheduled_times(session, service, at - hour, None)
+        t = _slot(hourly, limits.max_per_hour, hour, at)
+        if t > at:
+            at, reason = (
+                t,
+                (
+                    f"{WAITING}{service} has sent {limits.max_per_hour} automatic letters in "
+                    f"an hour (letters.max_per_hour); this one goes at {t:%Y-%m-%d %H:%M} UTC"
+                ),
+            )
+        if domain and domain not in WEBMAIL_DOMAINS:
+            daily = _scheduled_times(session, service, at - day, domain)
+            t = _slot(daily, limits.max_per_domain_per_day, day, at)
+            if t > at:
+                at, reason = (
+                    t,
+                    (
+                        f"{WAITING}{service} has sent {limits.max_per_domain_per_day} automatic "
+                        f"letters to {domain} in a day (letters.max_per_domain_per_day); this one "
+                        f"goes at {t:%Y-%m-%d %H:%M} UTC"
+                    ),
+                )
+        if at == start:
+            break
+    return at, reason
