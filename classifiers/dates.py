@@ -350,7 +350,8 @@ def _season(m: re.Match[str], base: date) -> date | None:
         start = date(y - 1 if first > mid else y, first, 1)
         end = _add_months(start, length)  # first day after the season
         if (end <= base) if lead == "last" else (start <= base):
-            return middle
+            # "in the spring" said on 10 March: this spring so far.
+            return min(middle, date(base.year, base.month, 1))
     return None
 
 
@@ -642,7 +643,8 @@ _NOT_AN_EVENT = re.compile(
 )
 #: "On 3 Feb 2026, X wrote:", "Sent: 22 September 2025 16:02", "Date: Mon, 1 Dec 2025"
 QUOTED_HEADER_DATE = re.compile(
-    r"^\s*>?\s*(?:On\s+(?P<on>[^\n]{4,80}?)(?:,\s*at\b|\s+at\b|,\s*\d{1,2}:\d{2})|"
+    r"^\s*>?\s*(?:On\s+(?P<on>[^\n]{4,80}?)(?:,\s*at\b|\s+at\b|,\s*\d{1,2}:\d{2}"
+    r"|,\s+[^\n]{0,120}?\bwrote:)|"
     r"\*?(?:Sent|Date):\*?\s+(?P<sent>[^\n]{4,60}))",
     re.IGNORECASE | re.MULTILINE,
 )
