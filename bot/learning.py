@@ -21,7 +21,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.models import Case, CaseEvent, ClassifierLabel, Message
@@ -224,8 +224,10 @@ def correction_counts(
     """Per kind the classifier said, for cases received in [start, end): how many it
     classified and how many of those a person corrected (changed the kind or a flag)."""
     said = Case.classification["kind"].as_string()
+    source = Case.classification["source"].as_string()
     base = (
         Case.service.in_(list(services)),
+        or_(source.is_(None), source != "person"),  # a complaint logged by phone: no classifier
         Case.received_at >= start,
         Case.received_at < end,
         Case.merged_into_id.is_(None),

@@ -226,3 +226,33 @@ def test_export_labels_bad_arguments_exit_2(tmp_path: Path) -> None:
     args = ["--config", str(cfg), "classifier", "export-labels", "--output", str(missing)]
     assert main(args) == 2
     assert main(["--config", str(cfg), "classifier", "export-labels", "--service", "nope"]) == 2
+
+
+def test_a_complaint_logged_by_phone_is_neither_exported_nor_counted(web_db: Web) -> None:
+    from bot.learning import correction_counts, export_labels
+    from bot.reports.data import day_bounds
+
+    web = web_db
+    b = web.client()
+    b.login(COORD)
+    resp = b.post(
+        "/cases/new",
+        {
+            "service": "durham",
+            "channel": "phone",
+            "kind": "complaint",
+            "sender_name": "Morgan Caller",
+            "sender_addr": "morgan.caller@example.org",
+            "received_at": "2026-11-05T09:30",
+            "summary": "Rang to complain that nobody replied to three emails.",
+        },
+    )
+    assert resp.status_code == 303
+    case_id = int(resp.headers["Location"].rsplit("/", 1)[1])
+    b.act(case_id, "classify", kind="enquiry")
+    (label,) = _labels(web)
+    assert label.message_id is None and label.kind == "enquiry" and label.kind_changed
+    with web.app.sessions() as s:
+        assert export_labels(s) == []  # no message to learn from
+        week = day_bounds(web.clock.now.date(), web.clock.now.date())
+        assert correction_counts(s, ["durham"], *week) == []  # the classifier never saw it
