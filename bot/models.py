@@ -418,3 +418,27 @@ class DigestSend(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ClassifierLabel(Base):
+    """A coordinator's "Confirm or correct": a labelled example for training the classifier.
+
+    It points at the message (whose text is already stored) instead of copying it, and keeps
+    only the verdict: kind, flags, event date, who, when and what the classifier had said."""
+
+    __tablename__ = "classifier_labels"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("messages.id"), index=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"), index=True)
+    service: Mapped[str] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    safeguarding: Mapped[bool] = mapped_column(Boolean, default=False)
+    about_coordinator: Mapped[bool] = mapped_column(Boolean, default=False)
+    out_of_scope: Mapped[bool] = mapped_column(Boolean, default=False)
+    event_date: Mapped[str | None] = mapped_column(String(10))
+    classifier_kind: Mapped[str] = mapped_column(String(32))
+    kind_changed: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed: Mapped[list[Any]] = mapped_column(default=list)  # fields the person changed
+    labelled_by: Mapped[str] = mapped_column(String(320))
+    labelled_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)

@@ -19,7 +19,6 @@ import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +29,7 @@ from spacy.matcher import Matcher, PhraseMatcher
 from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
 
-from classifiers.dates import DateMention, find_dates, format_mention, within_12_months
+from classifiers.dates import local_date, read_dates, within_12_months
 from classifiers.quoting import SplitText, split_reply
 from classifiers.rules import Rule, load_rules
 from classifiers.types import Classification, ClassifierInput, Kind, Reason
@@ -76,26 +75,6 @@ def normalise_reference(text: str) -> str:
 _NEGATORS = frozenset({"not", "n't", "never", "no", "nt", "without", "nothing", "dont", "didnt"})
 _HEDGES = frozenset({"but", "however", "though", "although", "yet"})
 _SUBJECT_PREFIX = re.compile(r"^\s*(?:(?:re|fw|fwd|aw|sv|vs)\s*(?:\[\d+\])?\s*:\s*)+", re.I)
-_LETTER_WORDS = re.compile(
-    r"\b(?:letter|leter|email|e-mail|response|reply|answer|outcome|findings)\b"
-    r"(?:\s+(?:to|about)\s+my\s+complaint)?"
-    r"(?:(?:[^.\n]{0,30}?\b(?:of|dated|sent|from))?\s+(?:on\s+)?"
-    # "the letter I got on 10/03/2025", "the answer from manager on 14/04/2026"
-    r"|[^.\n]{0,30}?\s(?:on|dated)\s+(?:the\s+)?|[^.\n]{0,30}?\b(?:got|received|had)\s+)$",
-    re.IGNORECASE,
-)
-_SINCE = re.compile(r"\b(?:since|ever\s+since|from)\s+(?:\w+\s+){0,4}$", re.IGNORECASE)
-_COMPLAINT_MADE = re.compile(
-    r"\b(?:made|raised|sent|submitted|lodged)\s+(?:my|the|a)\s+(?:original\s+)?complaint\s+"
-    r"(?:in|on)\s+$|\bcomplaint\s+(?:received|dated)\s+(?:on\s+)?$|\bfound\s+out\s+(?:about\s+"
-    r"this\s+|in\s+|on\s+)?$|\bonly\s+(?:realised|realized|found\s+out)\s+(?:\w+\s+){0,3}$",
-    re.IGNORECASE,
-)
-_QUOTED_HEADER_DATE = re.compile(
-    r"^\s*>?\s*(?:On\s+(?P<on>[^\n]{4,80}?)(?:,\s*at\b|\s+at\b|,\s*\d{1,2}:\d{2})|"
-    r"\*?(?:Sent|Date):\*?\s+(?P<sent>[^\n]{4,60}))",
-    re.IGNORECASE | re.MULTILINE,
-)
 _DIMINISHING = (1.0, 0.6, 0.4, 0.3)
 _SENT_END = re.compile(r"[.!?]+[\"')\]]*(?=\s)|\n[ \t]*\n")
 
@@ -498,38 +477,29 @@ class Classifier:
     # ------------------------------------------------------------------ dates
     @staticmethod
     def _dates(inp: ClassifierInput, split: SplitText, result: Classification) -> None:
-        received = inp.received.date()
-        body = split.new
-        letter_dates, events = _event_candidates(body, received)
-        if result.kind == "complaint" and letter_dates:
-            # A first complaint about a letter ("your letter dated 28 August went to my old
-            # address"): the letter is what happened, not a Stage 1 response.
-            events = list(letter_dates) + events
-        if not events:
-            # Nothing dated in the new text: the event is often only in the forwarded or quoted
-            # Stage 1 letter ("your complaint about the home visit on 15 July 2025").
-            for extra in (split.forwarded, split.quoted):
-                if extra:
-                    _, events = _event_candidates(extra, received, skip_headers=True)
-                    if events:
-                        break
-        if result.kind == "stage2_request" and letter_dates:
-            ld = letter_dates[0]
-            result.stage1_response_date = (
-                format_mention(ld.value, "day") if ld.precision == "day" else None
-            )
-            if result.stage1_response_date:
-                result.reasons.append(
-                    Reason(ld.rule, "stage1_response_date", ld.text, ld.start, ld.end, "body")
-                )
-        if not events:
-            return
-        best = min(events, key=lambda m: (m.rank, m.value))
-        result.event_date = best.iso
-        result.within_12_months = within_12_months(best.iso, received)
-        result.reasons.append(
-            Reason(best.rule, "event_date", best.text, best.start, best.end, "body")
+        """The event date, the 12-month check and the Stage 1 letter's date
+        (:func:`classifiers.dates.read_dates`)."""
+        facts = read_dates(
+            result.kind,
+            inp.received,
+            split.new,
+            subject=_SUBJECT_PREFIX.sub("", inp.subject or "").strip(),
+            quoted=split.quoted,
+            forwarded=split.forwarded,
         )
+        if result.kind == "stage2_request" and facts.stage1_response is not None:
+            result.stage1_response_date = facts.stage1_response_date
+            if result.stage1_response_date:
+                m, src = facts.stage1_response.mention, facts.stage1_response.source
+                result.reasons.append(
+                    Reason(m.rule, "stage1_response_date", m.text, m.start, m.end, src)
+                )
+        if facts.event is None:
+            return
+        best, src = facts.event.mention, facts.event.source
+        result.event_date = best.iso
+        result.within_12_months = within_12_months(best.iso, local_date(inp.received))
+        result.reasons.append(Reason(best.rule, "event_date", best.text, best.start, best.end, src))
 
     @staticmethod
     def _stage1(inp: ClassifierInput, split: SplitText, result: Classification) -> None:
@@ -560,27 +530,6 @@ class Classifier:
                 )
             )
             break
-        quoted = split.quoted or split.forwarded
-        if result.stage1_response_date is None and quoted:
-            received = inp.received.date()
-            for hm in _QUOTED_HEADER_DATE.finditer(quoted):
-                line_end = quoted.find("\n", hm.start())
-                line = quoted[hm.start() : line_end if line_end >= 0 else len(quoted)]
-                raw = hm.group("on") or hm.group("sent") or ""
-                found = [d for d in find_dates(raw, received) if d.precision == "day"]
-                if found:
-                    result.stage1_response_date = found[0].value.isoformat()
-                    result.reasons.append(
-                        Reason(
-                            "extract.quoted_header_date",
-                            "stage1_response_date",
-                            line.strip()[:120],
-                            hm.start(),
-                            hm.start() + len(line),
-                            "quoted" if split.quoted else "forwarded",
-                        )
-                    )
-                    break
 
 
 def _near_service(sent: int, iass_sents: set[int], other_sents: set[int]) -> bool:
@@ -590,31 +539,6 @@ def _near_service(sent: int, iass_sents: set[int], other_sents: set[int]) -> boo
     if sent in other_sents and sent not in iass_sents:
         return False
     return bool(iass_sents)
-
-
-def _event_candidates(
-    text: str, received: date, skip_headers: bool = False
-) -> tuple[list[DateMention], list[DateMention]]:
-    """Date mentions in ``text`` split into (letter dates, candidate event dates)."""
-    headers = (
-        [(h.start(), h.end()) for h in _QUOTED_HEADER_DATE.finditer(text)] if skip_headers else []
-    )
-    letter_dates: list[DateMention] = []
-    events: list[DateMention] = []
-    for m in find_dates(text, received):
-        if any(hs <= m.start < he for hs, he in headers):
-            continue  # "On 3 Feb 2026, X wrote:" / "Date: Fri, 7 Aug 2026": when mail was sent
-        before = text[max(0, m.start - 40) : m.start]
-        if _LETTER_WORDS.search(before):
-            letter_dates.append(m)
-            continue
-        if _COMPLAINT_MADE.search(before):
-            continue
-        if _SINCE.search(before[-30:]):
-            # "waiting since March": the start of an ongoing problem; keep as a fallback.
-            m = DateMention(m.start, m.end, m.text, m.value, m.precision, m.rule, m.rank + 2)
-        events.append(m)
-    return letter_dates, events
 
 
 def _conf(margin: float, scale: float) -> float:

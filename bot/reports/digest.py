@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot import resources
 from bot.deadlines import due_horizon, working_days_left
+from bot.learning import Correction, correction_counts, correction_table
 from bot.models import Case, CaseEvent
 from bot.reports.categories import labels as category_labels
 from bot.reports.charts import bar_chart
@@ -78,6 +79,13 @@ class Digest:
     compliments: int = 0
     categories: dict[str, int] = field(default_factory=dict)
     trend: list[tuple[str, int]] = field(default_factory=list)
+    #: Classifier corrections per kind it said: the digest's week and the year to its end.
+    corrections_week: list[Correction] = field(default_factory=list)
+    corrections_year: list[Correction] = field(default_factory=list)
+
+    @property
+    def corrections(self) -> list[tuple[str, Correction, Correction]]:
+        return correction_table(self.corrections_week, self.corrections_year)
 
     @property
     def ack_share(self) -> str:
@@ -166,6 +174,10 @@ def build_digest(
         if c.kind == "complaint":
             per_month[c.received_at.astimezone(services[c.service].tz).strftime("%Y-%m")] += 1
     d.trend = [(m.strftime("%b %Y"), per_month.get(m.strftime("%Y-%m"), 0)) for m in months]
+
+    # How often a person corrected the classifier, per kind it said (counts only).
+    d.corrections_week = correction_counts(s, wanted, start, end)
+    d.corrections_year = correction_counts(s, wanted, *day_bounds(date(last.year, 1, 1), last))
     return d
 
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from bot.casestate import apply_state, state_of
 from bot.deadlines import check_event_window, initial_deadlines, parse_event_date
+from bot.learning import record_label, update_event_date
 from bot.letters.outbox import queue_letter
 from bot.letters.policy import letter_for, own_addresses, refusal
 from bot.lifecycle import (
@@ -192,6 +193,7 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
         "classification_corrected" if changed else "classification_confirmed",
         {"original": original, "corrected": chosen, "changed": changed},
     )
+    record_label(ctx.session, case, chosen, original, changed, ctx.user.actor, ctx.now)
     notes = []
     if kind != previous_kind and case.status == Status.RECEIVED.value and not case.lifecycle:
         d = initial_deadlines(service, case.received_at, kind, chosen["about_coordinator"])
@@ -255,6 +257,7 @@ def set_event_date(ctx: Ctx, case: Case, value: str) -> str:
     case.flags = flags
     _touch(ctx, case)
     record(ctx, case, "event_date_set", {"previous": previous, "event_date": value, "check": check})
+    update_event_date(ctx.session, case, value)
     return f"event date set to {value}" + (
         f" ({check.get('evidence')})" if check.get("ok") is False else ""
     )

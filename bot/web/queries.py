@@ -20,15 +20,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from bot.deadlines import deadline_status, due_horizon, working_days_left
+from bot.learning import correction_counts, correction_table
 from bot.letters.flood import WAITING
 from bot.models import Case, CaseEvent, LearningRecord, OutboxLetter
+from bot.reports.data import day_bounds
 from bot.services import Service
 
 PAGE_SIZE = 50
@@ -352,6 +354,8 @@ def reports(s: Session, services: Sequence[str], today: date) -> dict[str, Any]:
             .group_by(LearningRecord.service)
         ).all()
     )
+    week = day_bounds(today - timedelta(days=today.weekday()), today)
+    year = day_bounds(date(today.year, 1, 1), today)
     out: dict[str, Any] = {}
     for svc in services:
 
@@ -370,5 +374,9 @@ def reports(s: Session, services: Sequence[str], today: date) -> dict[str, Any]:
             "classifier_corrections": corrections.get(svc, 0),
             "learning_records": learning.get(svc, 0),
             "total": sum(pick(by_status).values()),
+            # corrected / classified per kind the classifier gave: this week, this year
+            "corrections": correction_table(
+                correction_counts(s, [svc], *week), correction_counts(s, [svc], *year)
+            ),
         }
     return out

@@ -204,12 +204,13 @@ def _event(s: Session, case_id: int, user: Principal, kind: str, detail: dict[st
     s.add(CaseEvent(case_id=case_id, at=_now(), actor=user.actor, kind=kind, detail=detail))
 
 
-def _deny(case_id: int, user: Principal, what: str) -> None:
-    """Record the refused attempt on the case's trail, then answer 404 (no hint it exists)."""
+def _deny(case_id: int, user: Principal, what: str, status: int = 404) -> None:
+    """Record the refused attempt on the case's trail, then answer 404 (no hint it exists),
+    or 403 to someone who may see the case but not do this (a manager correcting it)."""
     with state().app.sessions.begin() as s:
         if s.get(Case, case_id) is not None:
             _event(s, case_id, user, "access_denied", {"what": what, "path": request.path})
-    abort(404)
+    abort(status)
 
 
 def _case(s: Session, case_id: int, user: Principal, need: str = "open") -> Case:
@@ -224,8 +225,10 @@ def _case(s: Session, case_id: int, user: Principal, need: str = "open") -> Case
         "learning": user.can_write_learning,
     }[need](case.service)
     if not allowed:
+        # Someone who may see the case but not act on it (a manager) is told so: 403.
+        status = 403 if need == "act" and user.can_open(case.service) else 404
         s.rollback()
-        _deny(case_id, user, need)
+        _deny(case_id, user, need, status)
     return case
 
 

@@ -143,7 +143,7 @@ def test_manager_sees_reports_and_deadlines_but_not_bodies(web: Web) -> None:
     queue = m.get("/").get_data(as_text=True)
     assert case.reference in queue and "Joanna" not in queue
     assert m.get("/reports").status_code == 200
-    assert m.post(f"/cases/{case.id}/assign", {"handler": "x@example.org"}).status_code == 404
+    assert m.post(f"/cases/{case.id}/assign", {"handler": "x@example.org"}).status_code == 403
     viewed = events(web, case.id, "viewed")
     assert viewed[-1].actor == f"user:{MANAGER}" and viewed[-1].detail == {"bodies": False}
     # a manager who is also the service's coordinator reads everything
