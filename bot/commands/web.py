@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from bot.app import build_app
 from bot.errors import UserError
 from bot.models import User
-from bot.web import accounts, security
+from bot.web import accounts, security, sessions
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -107,7 +107,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
         else:
             accounts.set_access(user, roles, services, by=None)
             user.active = True
-            user.session_version += 1
+            sessions.end_user_sessions(user)
             if password is not None:
                 accounts.set_password(user, password)
     what = "added" if created else "updated"
