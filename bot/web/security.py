@@ -27,6 +27,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Boolean, String, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
+from bot import files
 from bot.config import WebConfig
 from bot.errors import UserError
 from bot.models import LoginAttempt, User, UTCDateTime
@@ -259,7 +260,7 @@ def secret_key(cfg: WebConfig, default_file: Path = DEFAULT_SECRET_KEY_FILE) -> 
     path = default_file
     if path.exists():
         return path.read_text(encoding="utf-8").strip().encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    files.private_dir(path.parent)
     value = secrets.token_urlsafe(48)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

@@ -155,8 +155,7 @@ class DatabaseSessionInterface(SessionInterface):
         if sess.new_token and (sess.signed_in or sess.csrf_issued):
             response.set_cookie(
                 name,
-                sess.token,
-                expires=sess.expires_at if sess.signed_in else None,
+                sess.token,  # a browser-session cookie: the server enforces the lifetimes
                 path="/",
                 secure=st.cfg.cookie_secure,
                 httponly=True,

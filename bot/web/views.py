@@ -96,7 +96,9 @@ def safe_next(target: str | None) -> str:
     for _ in range(3):
         decoded = unquote(decoded)
     for form in (target, decoded):
-        if not form.startswith("/") or form.startswith("//") or "\\" in form:
+        if not form.startswith("/") or "//" in form or "\\" in form:
+            return home
+        if re.search(r"/\.\.?(/|$)", urlsplit(form).path):  # dot segments: /../ or /./
             return home
         if not _NEXT_CHARS.fullmatch(form):
             return home
@@ -693,7 +695,28 @@ def error(exc: Any) -> tuple[str, int]:
 _SUMMARY_SKIP = frozenset(
     {"description", "explain", "deadlines", "check", "checks", "rules", "from", "to", "original"}
 )
-_PRIVATE = frozenset({"note", "reason", "to", "filename", "with", "subject"})
+_PRIVATE = frozenset(
+    {
+        "note",
+        "reason",
+        "to",
+        "filename",
+        "with",
+        "subject",
+        "hold_reason",
+        "hold_reasons",
+        "error",
+        "last_error",
+        "sender",
+        "address",
+    }
+)
+#: Anything shaped like an email address, in what is shown to those who may not read senders.
+_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"']+@[^\s<>()\[\]\\,;:\"']+")
+
+
+def hide_addresses(text: str) -> str:
+    return _ADDRESS.sub("[address hidden]", text)
 
 
 @bp.app_template_filter("london")
@@ -721,4 +744,6 @@ def event_summary(event: CaseEvent, bodies: bool) -> str:
         c, o = d.get("corrected") or {}, d.get("original") or {}
         parts.append(f"classifier said {o.get('kind')}, person said {c.get('kind')}")
     line = "; ".join(parts)
+    if not bodies:
+        line = hide_addresses(line)
     return line if len(line) <= 400 else line[:397] + "..."
