@@ -86,9 +86,9 @@ def safe_next(target: str | None) -> str:
     """Where to go after signing in: a path on this site, else the queue.
 
     Refused (the queue instead): anything with a scheme or a host (``https://x``,
-    ``//x``), a backslash, whitespace or a control character, and anything that becomes
-    ``//`` or gains a backslash, a scheme or a host when percent-decoded (up to three times,
-    for ``/%2F%2Fx`` and double encodings)."""
+    ``//x``), ``//`` anywhere, a backslash, whitespace, a control character or a dot
+    segment, as given or once percent-decoded (three rounds, for ``/%2F%2Fx`` and double
+    encodings)."""
     home = url_for("web.index")
     if not target or len(target) > 2000 or not _NEXT_CHARS.fullmatch(target):
         return home
