@@ -3,6 +3,7 @@ the outbox sender thread, as the daemon would run it."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import urllib.request
@@ -20,7 +21,9 @@ class LiveServer:
     def __init__(self, flask: Flask, threads: int = 4) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = create_server(flask, host="127.0.0.1", port=self.port, threads=threads)
+        self._server = create_server(
+            flask, host="127.0.0.1", port=self.port, threads=threads, asyncore_loop_timeout=0.05
+        )
         self._thread = threading.Thread(target=self._server.run, name="waitress", daemon=True)
 
     def __enter__(self) -> LiveServer:
@@ -39,7 +42,16 @@ class LiveServer:
     def __exit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._server.close()
+        # Stop the loop before closing its sockets (closing them under a running select()
+        # raises EBADF in the server thread): it ends at its next wake-up once its map is
+        # empty.
+        sockets = self._server._map  # type: ignore[attr-defined]
+        channels = list(sockets.values())
+        sockets.clear()
+        self._thread.join(timeout=5)
+        for channel in channels:
+            with contextlib.suppress(OSError):
+                channel.close()
         dispatcher = getattr(self._server, "task_dispatcher", None)
         if dispatcher is not None:
             dispatcher.shutdown(timeout=5)
