@@ -21,9 +21,7 @@ class LiveServer:
     def __init__(self, flask: Flask, threads: int = 4) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self._server = create_server(
-            flask, host="127.0.0.1", port=self.port, threads=threads, asyncore_loop_timeout=0.05
-        )
+        self._server = create_server(flask, host="127.0.0.1", port=self.port, threads=threads)
         self._thread = threading.Thread(target=self._server.run, name="waitress", daemon=True)
 
     def __enter__(self) -> LiveServer:
@@ -43,11 +41,12 @@ class LiveServer:
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
         # Stop the loop before closing its sockets (closing them under a running select()
-        # raises EBADF in the server thread): it ends at its next wake-up once its map is
-        # empty.
+        # raises EBADF in the server thread): with its map empty it ends as soon as the
+        # trigger wakes it.
         sockets = self._server._map  # type: ignore[attr-defined]
         channels = list(sockets.values())
         sockets.clear()
+        self._server.pull_trigger()  # type: ignore[attr-defined]
         self._thread.join(timeout=5)
         for channel in channels:
             with contextlib.suppress(OSError):
