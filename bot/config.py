@@ -127,6 +127,10 @@ class WebConfig:
     secret_key_env: str | None = None
     secret_key_file: Path | None = None
     cookie_secure: bool = True
+    #: A session ends this long after sign-in, whatever happens (absolute lifetime) ...
+    session_lifetime_minutes: int = 480
+    #: ... or after this long without a request (idle timeout), whichever comes first.
+    session_idle_minutes: int = 60
 
 
 @dataclass(frozen=True)
@@ -195,6 +199,13 @@ def _port(value: Any) -> int:
     if not 0 < port < 65536:
         raise ValueError
     return port
+
+
+def _minutes(value: Any) -> int:
+    minutes = _int(value)
+    if not 1 <= minutes <= 60 * 24 * 30:
+        raise ValueError
+    return minutes
 
 
 def _positive(value: Any) -> float:
@@ -320,6 +331,8 @@ _WEB = {
     "secret_key_env": _Key(_str, None, _STR),
     "secret_key_file": _Key(_str, None, "a file path"),
     "cookie_secure": _Key(_bool, True, "true or false"),
+    "session_lifetime_minutes": _Key(_minutes, 480, "a whole number of minutes, 1 to 43200"),
+    "session_idle_minutes": _Key(_minutes, 60, "a whole number of minutes, 1 to 43200"),
 }
 
 _TOP = ("database", "mailbox", "outbound", "daemon", "intake", "web", "digest", "letters")
@@ -492,6 +505,12 @@ def parse_config(
         )
     if w["secret_key_file"]:
         w["secret_key_file"] = Path(w["secret_key_file"])
+    if w["session_idle_minutes"] > w["session_lifetime_minutes"]:
+        raise ConfigError(
+            origin,
+            "web.session_idle_minutes",
+            "must not be longer than web.session_lifetime_minutes",
+        )
     web = WebConfig(**w)
     digest = _digest(data.get("digest", {}), origin, known_services)
     letters = LettersConfig(**_check_table(data.get("letters", {}), _LETTERS, origin, "letters"))

@@ -12,6 +12,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import files
 from bot.errors import UserError
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -33,10 +34,13 @@ def make_engine(url: str) -> Engine:
     except ArgumentError:
         raise UserError(f"database.url: not a database URL: {url!r}") from None
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(parsed)
         event.listen(engine, "connect", _sqlite_pragmas)
+        if parsed.database and parsed.database != ":memory:":
+            # Owner-only: the folder (when we make it), the file, and its -wal/-shm.
+            database = Path(parsed.database)
+            files.prepare_sqlite(database)
+            event.listen(engine, "connect", lambda *_: files.tighten_sqlite(database))
         return engine
     return create_engine(parsed, pool_pre_ping=True)
 

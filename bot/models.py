@@ -332,6 +332,25 @@ class User(Base):
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
+class WebSession(Base):
+    """A signed-in browser. The cookie holds only a random token; the row is keyed by its
+    SHA-256, so the table never holds a usable cookie. Deleting the row signs the browser
+    out (sign-out, password change, account disabled); ``expires_at`` is the absolute end,
+    ``last_seen_at`` drives the idle timeout."""
+
+    __tablename__ = "web_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    #: ``users.session_version`` when the session began: a later bump ends it too.
+    session_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    #: What the pages keep between requests (flashed messages); never a secret.
+    data: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
 class LoginAttempt(Base):
     """Sign-in attempts, kept so that throttling survives a restart."""
 

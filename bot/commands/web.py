@@ -138,6 +138,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
 
     from bot.models import User
     from bot.web import accounts
+    from bot.web import sessions as web_sessions
 
     app = _build(args)
     email = accounts.check_email(args.email)
@@ -157,7 +158,7 @@ def cmd_users_add(args: argparse.Namespace) -> int:
         else:
             accounts.set_access(user, roles, services, by=None)
             user.active = True
-            user.session_version += 1
+            web_sessions.end_user_sessions(user)
             if password is not None:
                 accounts.set_password(user, password)
     what = "added" if created else "updated"

@@ -44,6 +44,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import files
 from bot.casestate import add_event, apply_state, state_of
 from bot.config import OutboundConfig
 from bot.errors import UserError
@@ -167,12 +168,12 @@ class FolderTransport:
 
     def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> None:
         try:
-            self.path.mkdir(parents=True, exist_ok=True)
+            files.private_dir(self.path)
             final = self.file_for(str(msg["Message-ID"]))
             if final.exists():
                 return
             tmp = self.path / f".{final.stem}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
-            with open(tmp, "wb") as fh:
+            with os.fdopen(files.open_private(tmp), "wb") as fh:  # 0600 from the start
                 fh.write(msg.as_bytes())
                 fh.flush()
                 os.fsync(fh.fileno())

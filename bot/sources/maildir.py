@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+from bot import files
+
 
 @dataclass(frozen=True)
 class MaildirItem:
@@ -37,7 +39,7 @@ class MaildirSource:
         #: Files delivered before this day (UTC) are left alone.
         self.since = since
         for sub in ("new", "cur", "tmp"):
-            (path / sub).mkdir(parents=True, exist_ok=True)
+            files.private_dir(path / sub)
 
     def pending(self) -> Iterator[MaildirItem]:
         """Messages not yet marked done, oldest delivery first."""
@@ -72,6 +74,7 @@ class MaildirSource:
 
 def deliver(path: Path, raw: bytes) -> str:
     """Put ``raw`` into the Maildir at ``path`` (used by ``demo`` and tests)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    box = mailbox.Maildir(str(path), factory=None, create=True)
-    return box.add(mailbox.MaildirMessage(raw))
+    files.private_dir(path.parent)
+    with files.owner_only_umask():
+        box = mailbox.Maildir(str(path), factory=None, create=True)
+        return box.add(mailbox.MaildirMessage(raw))

@@ -12,7 +12,7 @@ from datetime import datetime
 
 from bot.errors import UserError
 from bot.models import User
-from bot.web import security
+from bot.web import security, sessions
 
 MIN_PASSWORD_LENGTH = 10
 MAX_EMAIL_LENGTH = 320
@@ -77,7 +77,7 @@ def set_password(user: User, password: str) -> None:
     """A new password; the user's sessions end."""
     check_password(password)
     user.password_hash = security.hash_password(password)
-    user.session_version += 1
+    sessions.end_user_sessions(user)
 
 
 def set_access(user: User, roles: list[str], services: list[str], *, by: int | None) -> None:
@@ -99,4 +99,4 @@ def set_active(user: User, active: bool, *, by: int | None) -> None:
         return
     user.active = active
     if not active:
-        user.session_version += 1
+        sessions.end_user_sessions(user)

@@ -148,7 +148,7 @@ def add_user() -> Any:
     return redirect(url_for("admin.user", user_id=user_id), code=303)
 
 
-@bp.get("/users/<int:user_id>")
+@bp.get("/users/<id:user_id>")
 def user(user_id: int) -> str:
     with state().app.sessions() as s:
         row = _row(_get(s, user_id))
@@ -166,7 +166,7 @@ def _back(user_id: int) -> BaseResponse:
     return redirect(url_for("admin.user", user_id=user_id), code=303)
 
 
-@bp.post("/users/<int:user_id>/access")
+@bp.post("/users/<id:user_id>/access")
 def access(user_id: int) -> BaseResponse:
     try:
         with state().app.sessions.begin() as s:
@@ -190,7 +190,7 @@ def access(user_id: int) -> BaseResponse:
     return _back(user_id)
 
 
-@bp.post("/users/<int:user_id>/password")
+@bp.post("/users/<id:user_id>/password")
 def password(user_id: int) -> BaseResponse:
     new = request.form.get("password", "")
     try:
@@ -200,7 +200,7 @@ def password(user_id: int) -> BaseResponse:
             email = user.email
             accounts.set_password(user, new)
             if user.id == _admin().id:
-                login_session(user)  # their own: stay signed in here, signed out elsewhere
+                login_session(s, user)  # their own: stay signed in here, signed out elsewhere
     except UserError as exc:
         flash(str(exc), "error")
         return _back(user_id)
@@ -226,11 +226,11 @@ def _set_active(user_id: int, active: bool) -> BaseResponse:
     return _back(user_id)
 
 
-@bp.post("/users/<int:user_id>/disable")
+@bp.post("/users/<id:user_id>/disable")
 def disable(user_id: int) -> BaseResponse:
     return _set_active(user_id, False)
 
 
-@bp.post("/users/<int:user_id>/enable")
+@bp.post("/users/<id:user_id>/enable")
 def enable(user_id: int) -> BaseResponse:
     return _set_active(user_id, True)

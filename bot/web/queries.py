@@ -34,6 +34,11 @@ from bot.reports.data import day_bounds
 from bot.services import Service
 
 PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+MAX_PAGE = 100_000
+MAX_STAGE = 9
+#: Lists show at most this much of a subject or a name (the case page shows all of it).
+LIST_TEXT_CHARS = 160
 SOON_WORKING_DAYS = 3
 WAITING_LETTER_STATUSES = ("held", "failed")
 STATUSES = (
@@ -63,6 +68,7 @@ class QueueFilters:
     status: str = ""
     q: str = ""
     page: int = 1
+    per_page: int = PAGE_SIZE
 
 
 @dataclass(frozen=True)
@@ -204,7 +210,8 @@ def queue(
     if f.stage is not None:
         conds.append(Case.stage == f.stage)
     total = s.scalar(select(func.count()).select_from(Case).where(*conds)) or 0
-    pages = max(1, -(-total // PAGE_SIZE))
+    size = f.per_page
+    pages = max(1, -(-total // size))
     page = min(max(1, f.page), pages)
     # Two steps: order the (narrow, index-covered) keys and keep one page of ids, then
     # fetch those rows; the sort never carries names, subjects or JSON.
@@ -212,8 +219,8 @@ def queue(
         select(Case.id, rank)
         .where(*conds)
         .order_by(rank, Case.due_on.is_(None), Case.due_on, Case.received_at, Case.id)
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
+        .limit(size)
+        .offset((page - 1) * size)
     ).all()
     ranks = {r.id: r.rank for r in ordered}
     cols = (
@@ -226,8 +233,9 @@ def queue(
         Case.confidence,
         Case.flags,
         Case.sender_addr,
-        Case.sender_name,
-        Case.subject,
+        # Lists never carry a whole subject or name: a sender can make them any length.
+        func.substr(Case.sender_name, 1, LIST_TEXT_CHARS + 1).label("sender_name"),
+        func.substr(Case.subject, 1, LIST_TEXT_CHARS + 1).label("subject"),
         Case.received_at,
         Case.handler,
         Case.acknowledge_by,
@@ -251,8 +259,8 @@ def queue(
             stage=r.stage,
             confidence=r.confidence,
             flags=flags,
-            sender=(r.sender_name or r.sender_addr) if bodies else "",
-            subject=r.subject if bodies else "",
+            sender=clip(r.sender_name or r.sender_addr) if bodies else "",
+            subject=clip(r.subject or "") if bodies else "",
             received=r.received_at.astimezone(svc.tz).strftime("%d %b %Y %H:%M"),
             handler=r.handler or "",
             rank=row_rank,
@@ -266,6 +274,11 @@ def queue(
         row.badges.extend(deadline_badges(r.status, r.acknowledge_by, r.respond_by, today, svc))
         out.append(row)
     return QueuePage(out, total, page, pages)
+
+
+def clip(text: str, limit: int = LIST_TEXT_CHARS) -> str:
+    """``text`` cut to ``limit`` characters (with an ellipsis) for a list."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def badge_for(label: str, deadline: date | None, today: date, service: Service) -> Badge:

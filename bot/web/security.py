@@ -24,12 +24,13 @@ from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import func, select
+from sqlalchemy import Boolean, String, func, insert, literal, select, text, update
 from sqlalchemy.orm import Session
 
+from bot import files
 from bot.config import WebConfig
 from bot.errors import UserError
-from bot.models import LoginAttempt, User
+from bot.models import LoginAttempt, User, UTCDateTime
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,8 @@ ROLES = ("coordinator", "manager", "admin")
 MAX_FAILURES_PER_ACCOUNT = 5
 MAX_FAILURES_PER_IP = 20
 THROTTLE_WINDOW = timedelta(minutes=15)
+#: First key of the PostgreSQL advisory locks that serialise sign-in attempts.
+_LOCK_SPACE = 0x5E4D
 
 DEFAULT_SECRET_KEY_FILE = Path("var") / "web_secret_key"
 
@@ -142,32 +145,67 @@ class Principal:
 # ------------------------------------------------------------------------- throttling
 
 
-def throttled(session: Session, email: str, ip: str, now: datetime) -> bool:
-    """True when this account or this address has failed too often in the window."""
+def reserve_attempt(session: Session, email: str, ip: str, now: datetime) -> int | None:
+    """Count this sign-in attempt against its account and address, atomically, before the
+    password is checked: the id of a new ``login_attempts`` row (a failure until
+    :func:`attempt_succeeded` says otherwise), or None when the account or the address has
+    used up its tries in the window. Commit straight after, so that other attempts see it.
+
+    The check and the insert are one statement, so parallel attempts cannot all pass a
+    count taken before any of them was written: on SQLite the statement takes the write
+    lock before it reads; on PostgreSQL a transaction-level advisory lock per account and
+    per address (taken in a fixed order) serialises them.
+    """
     since = now - THROTTLE_WINDOW
-    last_ok = session.scalar(
-        select(func.max(LoginAttempt.at)).where(
-            LoginAttempt.email == email, LoginAttempt.success.is_(True), LoginAttempt.at >= since
-        )
+    if session.get_bind().dialect.name == "postgresql":
+        for key in sorted({f"account:{email}", f"ip:{ip}"}):
+            session.execute(
+                text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))"),
+                {"space": _LOCK_SPACE, "key": key},
+            )
+    t = LoginAttempt.__table__
+    ok = t.alias("ok")
+    by_account = t.alias("by_account")
+    by_ip = t.alias("by_ip")
+    last_ok = (
+        select(func.coalesce(func.max(ok.c.id), 0))
+        .where(ok.c.email == email, ok.c.success.is_(True), ok.c.at >= since)
+        .scalar_subquery()
     )
-    account_since = max(since, last_ok) if last_ok is not None else since
-    by_account = session.scalar(
+    account_failures = (
         select(func.count())
-        .select_from(LoginAttempt)
+        .select_from(by_account)
         .where(
-            LoginAttempt.email == email,
-            LoginAttempt.success.is_(False),
-            LoginAttempt.at >= account_since,
+            by_account.c.email == email,
+            by_account.c.success.is_(False),
+            by_account.c.at >= since,
+            by_account.c.id > last_ok,
         )
+        .scalar_subquery()
     )
-    if (by_account or 0) >= MAX_FAILURES_PER_ACCOUNT:
-        return True
-    by_ip = session.scalar(
+    address_failures = (
         select(func.count())
-        .select_from(LoginAttempt)
-        .where(LoginAttempt.ip == ip, LoginAttempt.success.is_(False), LoginAttempt.at >= since)
+        .select_from(by_ip)
+        .where(by_ip.c.ip == ip, by_ip.c.success.is_(False), by_ip.c.at >= since)
+        .scalar_subquery()
     )
-    return (by_ip or 0) >= MAX_FAILURES_PER_IP
+    row = select(
+        literal(email, String()),
+        literal(ip, String()),
+        literal(now, UTCDateTime()),
+        literal(False, Boolean()),
+    ).where(account_failures < MAX_FAILURES_PER_ACCOUNT, address_failures < MAX_FAILURES_PER_IP)
+    stmt = (
+        insert(LoginAttempt)
+        .from_select(["email", "ip", "at", "success"], row)
+        .returning(LoginAttempt.id)
+    )
+    return session.execute(stmt).scalar_one_or_none()
+
+
+def attempt_succeeded(session: Session, attempt_id: int) -> None:
+    """The attempt reserved by :func:`reserve_attempt` had the right password."""
+    session.execute(update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(success=True))
 
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
@@ -222,7 +260,7 @@ def secret_key(cfg: WebConfig, default_file: Path = DEFAULT_SECRET_KEY_FILE) -> 
     path = default_file
     if path.exists():
         return path.read_text(encoding="utf-8").strip().encode("utf-8")
-    path.parent.mkdir(parents=True, exist_ok=True)
+    files.private_dir(path.parent)
     value = secrets.token_urlsafe(48)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)

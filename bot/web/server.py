@@ -4,27 +4,25 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import secrets
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import cast
 
-from flask import Flask, Response, abort, g, request, session
+from flask import Flask, Response, abort, g, request
+from sqlalchemy.orm import Session
 
 from bot import resources
 from bot.app import App
 from bot.config import WebConfig
 from bot.errors import UserError
 from bot.models import User
-from bot.web import security
+from bot.web import params, security, sessions
 from bot.web.security import Principal
 
 log = logging.getLogger(__name__)
 
 TEMPLATES = resources.templates("web")
 STATIC = Path(__file__).resolve().parent / "static"
-SESSION_LIFETIME = timedelta(hours=8)
 
 #: No inline script anywhere, nothing fetched from elsewhere; forms post only to us.
 CSP = (
@@ -65,16 +63,18 @@ def create_app(app: App, cfg: WebConfig | None = None, *, secret_key: bytes | No
     )
     flask.config.update(
         SECRET_KEY=secret_key if secret_key is not None else security.secret_key(cfg),
-        SESSION_COOKIE_NAME="sendiass_session",
+        SESSION_COOKIE_NAME=sessions.COOKIE_NAME,
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=cfg.cookie_secure,
-        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
         MAX_CONTENT_LENGTH=12 * 1024 * 1024,
         SEND_FILE_MAX_AGE_DEFAULT=3600,
     )
     flask.extensions["sendiass"] = WebState(app, cfg)
+    flask.session_interface = sessions.DatabaseSessionInterface()
+    flask.url_map.converters["id"] = params.IdConverter
     flask.jinja_env.globals["csrf_token"] = csrf_token
+    flask.before_request(params.check_query)
     flask.before_request(_load_user)
     flask.before_request(_check_csrf)
     flask.after_request(_headers)
@@ -87,21 +87,28 @@ def create_app(app: App, cfg: WebConfig | None = None, *, secret_key: bytes | No
 
 
 def csrf_token() -> str:
-    token = session.get("csrf")
-    if not token:
-        token = session["csrf"] = security.new_csrf_token()
-    return str(token)
+    """The CSRF token for forms on this page (derived from the session token)."""
+    sess = sessions.current()
+    sess.csrf_issued = True
+    return sessions.csrf_for(_secret(), sess.token)
+
+
+def _secret() -> bytes:
+    from flask import current_app
+
+    key = current_app.secret_key
+    return key if isinstance(key, bytes) else str(key).encode("utf-8")
 
 
 def _load_user() -> None:
     g.user = None
-    uid = session.get("uid")
-    if uid is None:
+    sess = sessions.current()
+    if not sess.signed_in:
         return
-    with state().app.sessions() as s:
-        user = s.get(User, uid)
-        if user is None or not user.active or user.session_version != session.get("ver"):
-            session.clear()
+    with state().app.sessions.begin() as s:
+        user = s.get(User, sess.user_id)
+        if user is None or not user.active or user.session_version != sess.version:
+            sessions.end(s)
             return
         g.user = Principal.of(user)
 
@@ -110,7 +117,8 @@ def _check_csrf() -> None:
     if request.method in ("GET", "HEAD", "OPTIONS"):
         return
     given = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token")
-    if not security.csrf_ok(session.get("csrf"), given):
+    expected = sessions.csrf_for(_secret(), sessions.current().token)
+    if not security.csrf_ok(expected, given):
         abort(400, description="The form has expired or did not come from this site (CSRF).")
 
 
@@ -126,14 +134,10 @@ def _headers(resp: Response) -> Response:
     return resp
 
 
-def login_session(user: User) -> None:
-    """A fresh session for ``user`` (a new CSRF token, nothing carried over)."""
-    session.clear()
-    session.permanent = True
-    session["uid"] = user.id
-    session["ver"] = user.session_version
-    session["csrf"] = security.new_csrf_token()
-    session["sid"] = secrets.token_hex(8)
+def login_session(s: Session, user: User) -> None:
+    """A fresh server-side session for ``user`` on this browser (a new token, so a new CSRF
+    token; nothing carried over), stored in ``s``'s transaction."""
+    sessions.begin(s, user, state().app.intake.clock(), state())
 
 
 def serve(app: App, host: str | None = None, port: int | None = None, threads: int = 8) -> None:

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from functools import wraps
 from typing import Any, TypeVar, cast
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 from flask import (
     Blueprint,
@@ -20,7 +21,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     url_for,
 )
 from markupsafe import Markup
@@ -42,7 +42,7 @@ from bot.models import (
     User,
 )
 from bot.services import Service
-from bot.web import actions, queries, render, security
+from bot.web import actions, params, queries, render, security, sessions
 from bot.web.actions import ActionError, Ctx
 from bot.web.security import Principal
 from bot.web.server import login_session, state
@@ -78,10 +78,35 @@ def login_required(view: F) -> F:
     return cast(F, wrapped)
 
 
-def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("web.index")
+#: Only plain printable ASCII: browsers drop tabs and newlines inside a URL (so
+#: ``/\t/evil.example`` becomes ``//evil.example``) and read ``\`` as ``/``.
+_NEXT_CHARS = re.compile(r"[!-~]+")
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after signing in: a path on this site, else the queue.
+
+    Refused (the queue instead): anything with a scheme or a host (``https://x``,
+    ``//x``), ``//`` anywhere, a backslash, whitespace, a control character or a dot
+    segment, as given or once percent-decoded (three rounds, for ``/%2F%2Fx`` and double
+    encodings)."""
+    home = url_for("web.index")
+    if not target or len(target) > 2000 or not _NEXT_CHARS.fullmatch(target):
+        return home
+    decoded = target
+    for _ in range(3):
+        decoded = unquote(decoded)
+    for form in (target, decoded):
+        if not form.startswith("/") or "//" in form or "\\" in form:
+            return home
+        if re.search(r"/\.\.?(/|$)", urlsplit(form).path):  # dot segments: /../ or /./
+            return home
+        if not _NEXT_CHARS.fullmatch(form):
+            return home
+        parts = urlsplit(form)
+        if parts.scheme or parts.netloc:
+            return home
+    return target
 
 
 # ---------------------------------------------------------------------------- health
@@ -105,27 +130,31 @@ def healthz() -> tuple[Response, int]:
 def login() -> Any:
     if request.method == "GET":
         if g.get("user") is not None:
-            return redirect(_safe_next(request.args.get("next")))
+            return redirect(safe_next(request.args.get("next")))
         return render_template("login.html", next=request.args.get("next", ""), error=None)
-    email = security.normalise_email(request.form.get("email", ""))
+    email = security.normalise_email(request.form.get("email", ""))[:320]
     password = request.form.get("password", "")
-    ip = request.remote_addr or "-"
+    ip = (request.remote_addr or "-")[:64]
     now = _now()
-    target = _safe_next(request.form.get("next"))
-    with state().app.sessions.begin() as s:
-        if security.throttled(s, email, ip, now):
-            resp = Response(
-                render_template(
-                    "login.html",
-                    next=request.form.get("next", ""),
-                    error="Too many failed sign-ins. Try again in 15 minutes.",
-                ),
-                status=429,
-            )
-            resp.headers["Retry-After"] = str(int(security.THROTTLE_WINDOW.total_seconds()))
-            return resp
+    target = safe_next(request.form.get("next"))
+    app = state().app
+    # The attempt is counted (and committed) before the password is checked, so parallel
+    # attempts cannot slip past the limit; it is marked a success below if it was one.
+    with app.sessions.begin() as s:
+        attempt = security.reserve_attempt(s, email, ip, now)
+    if attempt is None:
+        resp = Response(
+            render_template(
+                "login.html",
+                next=request.form.get("next", ""),
+                error="Too many failed sign-ins. Try again in 15 minutes.",
+            ),
+            status=429,
+        )
+        resp.headers["Retry-After"] = str(int(security.THROTTLE_WINDOW.total_seconds()))
+        return resp
+    with app.sessions.begin() as s:
         user = security.authenticate(s, email, password) if email and password else None
-        s.add(LoginAttempt(email=email[:320], ip=ip[:64], at=now, success=user is not None))
         if user is None:
             log.info("failed sign-in for an account from %s", ip)
             return (
@@ -136,26 +165,21 @@ def login() -> Any:
                 ),
                 401,
             )
+        security.attempt_succeeded(s, attempt)
         user.last_login_at = now
         s.execute(delete(LoginAttempt).where(LoginAttempt.at < now - timedelta(days=2)))
-        login_session(user)
+        login_session(s, user)
     return redirect(target, code=303)
 
 
 @bp.post("/logout")
 def logout() -> BaseResponse:
-    session.clear()
+    with state().app.sessions.begin() as s:
+        sessions.end(s)
     return redirect(url_for("web.login"), code=303)
 
 
 # ----------------------------------------------------------------------------- queue
-
-
-def _int_arg(name: str) -> int | None:
-    try:
-        return int(request.args.get(name, ""))
-    except ValueError:
-        return None
 
 
 @bp.get("/")
@@ -167,15 +191,14 @@ def index() -> Any:
     app = state().app
     visible = user.visible_services(_all_services())
     bodies_for = {s for s in visible if user.reads_bodies(s)}
-    kind = request.args.get("kind", "")
-    status = request.args.get("status", "")
     f = queries.QueueFilters(
-        service=request.args.get("service", "") if request.args.get("service") in visible else "",
-        kind=kind if kind in actions.KINDS else "",
-        stage=_int_arg("stage"),
-        status=status if status in queries.STATUSES else "",
-        q=request.args.get("q", "")[:200],
-        page=_int_arg("page") or 1,
+        service=params.choice_arg("service", visible),
+        kind=params.choice_arg("kind", actions.KINDS),
+        stage=params.int_arg("stage", 1, queries.MAX_STAGE),
+        status=params.choice_arg("status", queries.STATUSES),
+        q=params.text_arg("q", 200).strip(),
+        page=params.int_arg("page", 1, queries.MAX_PAGE) or 1,
+        per_page=params.int_arg("per_page", 1, queries.MAX_PAGE_SIZE) or queries.PAGE_SIZE,
     )
     now = _now()
     today = to_london(now, LONDON).date()
@@ -254,7 +277,7 @@ def _explain_rows(case: Case) -> list[dict[str, Any]]:
     return out
 
 
-@bp.get("/cases/<int:case_id>")
+@bp.get("/cases/<id:case_id>")
 @login_required
 def case_page(case_id: int) -> Any:
     user = _user()
@@ -392,7 +415,7 @@ def _download(content: bytes, filename: str, content_type: str, fallback: str) -
     return resp
 
 
-@bp.get("/cases/<int:case_id>/attachments/<int:att_id>")
+@bp.get("/cases/<id:case_id>/attachments/<id:att_id>")
 @login_required
 def attachment(case_id: int, att_id: int) -> Response:
     user = _user()
@@ -415,7 +438,7 @@ def attachment(case_id: int, att_id: int) -> Response:
         return _download(row.content, row.filename, row.content_type, f"attachment-{row.id}")
 
 
-@bp.get("/cases/<int:case_id>/files/<int:file_id>")
+@bp.get("/cases/<id:case_id>/files/<id:file_id>")
 @login_required
 def case_file(case_id: int, file_id: int) -> Response:
     user = _user()
@@ -567,7 +590,7 @@ ACTIONS: dict[str, Callable[[Ctx, Case], str]] = {
 }
 
 
-@bp.post("/cases/<int:case_id>/<action>")
+@bp.post("/cases/<id:case_id>/<action>")
 @login_required
 def case_action(case_id: int, action: str) -> BaseResponse:
     handler = ACTIONS.get(action)
@@ -682,7 +705,28 @@ def error(exc: Any) -> tuple[str, int]:
 _SUMMARY_SKIP = frozenset(
     {"description", "explain", "deadlines", "check", "checks", "rules", "from", "to", "original"}
 )
-_PRIVATE = frozenset({"note", "reason", "to", "filename", "with", "subject"})
+_PRIVATE = frozenset(
+    {
+        "note",
+        "reason",
+        "to",
+        "filename",
+        "with",
+        "subject",
+        "hold_reason",
+        "hold_reasons",
+        "error",
+        "last_error",
+        "sender",
+        "address",
+    }
+)
+#: Anything shaped like an email address, in what is shown to those who may not read senders.
+_ADDRESS = re.compile(r"[^\s<>()\[\]\\,;:\"']+@[^\s<>()\[\]\\,;:\"']+")
+
+
+def hide_addresses(text: str) -> str:
+    return _ADDRESS.sub("[address hidden]", text)
 
 
 @bp.app_template_filter("london")
@@ -710,4 +754,6 @@ def event_summary(event: CaseEvent, bodies: bool) -> str:
         c, o = d.get("corrected") or {}, d.get("original") or {}
         parts.append(f"classifier said {o.get('kind')}, person said {c.get('kind')}")
     line = "; ".join(parts)
+    if not bodies:
+        line = hide_addresses(line)
     return line if len(line) <= 400 else line[:397] + "..."

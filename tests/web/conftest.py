@@ -20,7 +20,7 @@ from bot.app import App
 from bot.config import WebConfig
 from bot.models import Case, User
 from bot.pipeline.context import Source
-from bot.web import create_app, security
+from bot.web import create_app, security, sessions
 from tests.apphelpers import make_app
 from tests.mailfactory import make_email
 
@@ -120,8 +120,12 @@ class Browser:
         found = re.search(r'name="csrf_token" value="([^"]+)"', page.get_data(as_text=True))
         if found:
             return found.group(1)
-        with self.c.session_transaction() as sess:
-            return str(sess["csrf"])
+        return self.token_csrf()
+
+    def token_csrf(self) -> str:
+        """The CSRF token of this browser's session cookie (as the pages would carry it)."""
+        cookie = self.c.get_cookie(sessions.COOKIE_NAME)
+        return sessions.csrf_for(SECRET, cookie.value) if cookie is not None else ""
 
     def login(self, email: str, password: str = PASSWORD) -> TestResponse:
         token = self.csrf()
@@ -135,8 +139,7 @@ class Browser:
     def post(self, url: str, data: dict[str, Any] | None = None, csrf: bool = True) -> TestResponse:
         data = dict(data or {})
         if csrf:
-            with self.c.session_transaction() as sess:
-                data.setdefault("csrf_token", sess.get("csrf", ""))
+            data.setdefault("csrf_token", self.token_csrf())
         return self.c.post(url, data=data)
 
     def act(self, case_id: int, action: str, **data: Any) -> TestResponse:

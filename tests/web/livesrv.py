@@ -3,6 +3,7 @@ the outbox sender thread, as the daemon would run it."""
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import urllib.request
@@ -39,7 +40,17 @@ class LiveServer:
     def __exit__(
         self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._server.close()
+        # Stop the loop before closing its sockets (closing them under a running select()
+        # raises EBADF in the server thread): with its map empty it ends as soon as the
+        # trigger wakes it.
+        sockets = self._server._map  # type: ignore[attr-defined]
+        channels = list(sockets.values())
+        sockets.clear()
+        self._server.pull_trigger()  # type: ignore[attr-defined]
+        self._thread.join(timeout=5)
+        for channel in channels:
+            with contextlib.suppress(OSError):
+                channel.close()
         dispatcher = getattr(self._server, "task_dispatcher", None)
         if dispatcher is not None:
             dispatcher.shutdown(timeout=5)

@@ -367,7 +367,12 @@ def test_queue_is_most_urgent_first_and_filters(web: Web) -> None:
     assert re.findall(r'<td><a href="/cases/(\d+)">', html) == [str(ids["overdue"])]
     html = b.get("/?kind=compliment").get_data(as_text=True)
     assert "Nothing here" in html
-    assert b.get("/?service=stoke&stage=x&status=bogus&page=99").status_code == 200
+    # a page past the end shows the last page; a bad value says which parameter (400)
+    assert b.get("/?page=99").status_code == 200
+    for bad in ("service=stoke", "stage=x", "status=bogus", "page=0"):
+        resp = b.get(f"/?{bad}")
+        assert resp.status_code == 400, bad
+        assert bad.split("=")[0] + ":" in resp.get_data(as_text=True), bad
 
 
 def test_queue_paginates(web: Web) -> None:
