@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_sessions"
-down_revision = "0007_labels"
+down_revision = "0005_intake_trust"
 branch_labels = None
 depends_on = None
 
