@@ -20,7 +20,6 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from bot.app import build_app
 from bot.errors import UserError
 
 
@@ -52,6 +51,7 @@ def _date(text: str) -> date:
 
 
 def cmd_export_labels(args: argparse.Namespace) -> int:
+    from bot.app import build_app
     from bot.learning import export_labels
 
     app = build_app(args.config)
