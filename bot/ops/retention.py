@@ -134,10 +134,34 @@ def scrub(value: Any, key: str = "") -> Any:
     return value
 
 
-def _classification_figures(data: dict[str, Any]) -> dict[str, Any]:
-    """What the figures need from a classification: the kind, confidence and flags."""
-    keep = {"kind"}
-    return {k: v for k, v in (data or {}).items() if k in keep or isinstance(v, bool | int | float)}
+#: Codes (not free text) in a classification that the reports count by.
+FIGURE_CODES = frozenset({"kind", "category", "complainant", "ombudsman_decision", "source"})
+
+
+def _classification_figures(s: Session, case: Case) -> dict[str, Any]:
+    """What the figures need from a classification: the kind, the report's codes, the
+    confidence and flags. A complaint's category, read from its words when no coordinator
+    chose one, is worked out now and kept, since the words are about to go."""
+    from bot.reports.categories import categorise
+
+    data = dict(case.classification or {})
+    kept = {
+        k: v
+        for k, v in data.items()
+        if (k in FIGURE_CODES and (v is None or isinstance(v, str)))
+        or isinstance(v, bool | int | float)
+    }
+    if case.kind == "complaint" and not kept.get("category"):
+        first = s.scalars(
+            select(Message)
+            .where(Message.case_id == case.id, Message.direction == "in")
+            .order_by(Message.id)
+        ).first()
+        words = (first.new_text or first.text or "") if first is not None else ""
+        category = categorise(f"{case.subject}\n{words}")
+        if category:
+            kept["category"] = category
+    return kept
 
 
 def _blank_message(m: Message) -> None:
@@ -161,10 +185,10 @@ def _blank_message(m: Message) -> None:
 
 def anonymise_case(s: Session, case: Case, now: datetime) -> dict[str, int]:
     """Remove a closed case's personal data in place; counts of what was touched."""
+    case.classification = _classification_figures(s, case)
     case.sender_addr = ""
     case.sender_name = ""
     case.subject = ""
-    case.classification = _classification_figures(case.classification)
     messages = list(s.scalars(select(Message).where(Message.case_id == case.id)))
     for m in messages:
         _blank_message(m)
