@@ -249,6 +249,16 @@ def test_restore_checks_the_backups_schema_version(tmp_path: Path) -> None:
     assert "not a SQLite backup" in proc.stderr
     assert "Traceback" not in proc.stderr
 
+    # A damaged database is replaced only when asked.
+    damaged = tmp_path / "t" / "t.db"
+    damaged.write_bytes(b"not a database, just damaged bytes\n" * 200)
+    proc = cli("--config", str(target), "restore", str(backup_file), cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "not a readable database" in proc.stderr
+    ok(cli("--config", str(target), "restore", str(backup_file), "--force", cwd=tmp_path))
+    with sqlite3.connect(damaged) as conn:
+        assert conn.execute("SELECT count(*) FROM cases").fetchone()[0] == 1
+
 
 def test_an_older_backup_is_upgraded_to_this_versions_schema(tmp_path: Path) -> None:
     old_db = tmp_path / "old.db"

@@ -188,6 +188,10 @@ def restore(url: str, src: Path, *, force: bool = False) -> tuple[Summary, dict[
                     raise UserError(
                         f"{target}: not a readable database ({exc}): give --force to replace it"
                     ) from None
+                held = {"unreadable": 1}
+        if held.get("unreadable"):  # a damaged file: start afresh rather than copy into it
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{target}{suffix}").unlink(missing_ok=True)
     if held and not force:
         parts = ", ".join(f"{n} {t}" for t, n in held.items())
         raise UserError(f"{target} is not empty ({parts}): give --force to replace it")
