@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "bot.commands.letters",
     "bot.commands.web",
     "bot.commands.reports",
+    "bot.commands.ops",
 )
 
 

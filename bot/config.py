@@ -151,6 +151,36 @@ class DigestConfig:
 
 
 @dataclass(frozen=True)
+class RetentionRule:
+    """How long a service keeps personal data (None: keep; see bot/retention.py)."""
+
+    raw_months: int | None = None  # raw messages and attachments, after the case closes
+    anonymise_years: int | None = None  # the whole case is anonymised, after it closes
+    quarantine_days: int | None = None  # quarantined messages, after they arrived
+
+    @property
+    def enabled(self) -> bool:
+        return any(v is not None for v in (self.raw_months, self.anonymise_years,
+                                            self.quarantine_days))  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    """``[retention]`` for every service, ``[retention.services.<key>]`` per service."""
+
+    default: RetentionRule = field(default_factory=RetentionRule)
+    services: Mapping[str, RetentionRule] = field(default_factory=dict)
+    daemon: bool = True  # the daemon runs it once a day
+
+    def rule(self, service: str) -> RetentionRule:
+        return self.services.get(service, self.default)
+
+    @property
+    def enabled(self) -> bool:
+        return self.default.enabled or any(r.enabled for r in self.services.values())
+
+
+@dataclass(frozen=True)
 class Config:
     origin: str  # the file it came from, or EMBEDDED
     database: DatabaseConfig
@@ -161,6 +191,7 @@ class Config:
     web: WebConfig = field(default_factory=WebConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
     letters: LettersConfig = field(default_factory=LettersConfig)
+    retention: RetentionConfig = field(default_factory=RetentionConfig)
 
     def mailbox(self, name: str) -> MailboxConfig:
         for mb in self.mailboxes:
@@ -335,7 +366,17 @@ _WEB = {
     "session_idle_minutes": _Key(_minutes, 60, "a whole number of minutes, 1 to 43200"),
 }
 
-_TOP = ("database", "mailbox", "outbound", "daemon", "intake", "web", "digest", "letters")
+_TOP = (
+    "database",
+    "mailbox",
+    "outbound",
+    "daemon",
+    "intake",
+    "web",
+    "digest",
+    "letters",
+    "retention",
+)
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -396,6 +437,47 @@ def _digest(table: Any, origin: str, known_services: set[str] | None) -> DigestC
                     raise ConfigError(origin, f"{prefix}.services", f"unknown service {svc!r}")
         recipients.append(DigestRecipient(**r))
     return DigestConfig(tuple(recipients), v["timezone"], v["from_addr"])
+
+
+def _table(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError
+    return value
+
+
+def _count(value: Any) -> int:
+    number = _int(value)
+    if number < 1:
+        raise ValueError
+    return number
+
+
+_RETENTION_RULE = {
+    "raw_months": _Key(_count, None, "a whole number of months, 1 or more"),
+    "anonymise_years": _Key(_count, None, "a whole number of years, 1 or more"),
+    "quarantine_days": _Key(_count, None, "a whole number of days, 1 or more"),
+}
+_RETENTION = {
+    **_RETENTION_RULE,
+    "daemon": _Key(_bool, True, "true or false"),
+    "services": _Key(_table, {}, "a table per service ([retention.services.<key>])"),
+}
+
+
+def _retention(table: Any, origin: str, known_services: set[str] | None) -> RetentionConfig:
+    v = _check_table(table, _RETENTION, origin, "retention")
+    default = RetentionRule(v["raw_months"], v["anonymise_years"], v["quarantine_days"])
+    services: dict[str, RetentionRule] = {}
+    for key, raw in v["services"].items():
+        prefix = f"retention.services.{key}"
+        if known_services is not None and key not in known_services:
+            raise ConfigError(origin, prefix, f"unknown service {key!r}")
+        r = _check_table(raw, _RETENTION_RULE, origin, prefix)
+        given = raw if isinstance(raw, dict) else {}
+        services[key] = RetentionRule(
+            **{k: (r[k] if k in given else getattr(default, k)) for k in _RETENTION_RULE}
+        )
+    return RetentionConfig(default, services, v["daemon"])
 
 
 def _secret(values: dict[str, Any], origin: str, prefix: str) -> Secret:
@@ -514,7 +596,10 @@ def parse_config(
     web = WebConfig(**w)
     digest = _digest(data.get("digest", {}), origin, known_services)
     letters = LettersConfig(**_check_table(data.get("letters", {}), _LETTERS, origin, "letters"))
-    return Config(origin, database, mailboxes, outbound, daemon, intake, web, digest, letters)
+    retention = _retention(data.get("retention", {}), origin, known_services)
+    return Config(
+        origin, database, mailboxes, outbound, daemon, intake, web, digest, letters, retention
+    )
 
 
 def embedded_default(services: tuple[str, ...] = DEFAULT_SERVICES) -> Config:

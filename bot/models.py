@@ -127,6 +127,8 @@ class Case(Base):
     outcome: Mapped[str | None] = mapped_column(String(32))
     justification: Mapped[str | None] = mapped_column(String(32))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
+    # 0012_retention: set when retention removed the personal data (bot/retention.py).
+    anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     messages: Mapped[list[Message]] = relationship(back_populates="case", order_by="Message.id")
     events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id")

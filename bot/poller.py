@@ -229,6 +229,9 @@ def run_daemon(app: App, stop: threading.Event) -> None:
         t = threading.Thread(target=digest.run, args=(stop,), name="digest", daemon=True)
         t.start()
         threads.append(t)
+    from bot.ops.retention import start_daily  # retention once a day, if configured
+
+    threads += start_daily(app, stop)
     for cfg in app.config.mailboxes:
         worker = MailboxWorker(app, cfg, stop, on_commit=sender.wake.set)
         t = threading.Thread(target=worker.run, name=f"mailbox-{cfg.name}", daemon=True)

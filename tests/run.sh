@@ -22,6 +22,7 @@ APT_PACKAGES=(
     postgresql    # PostgreSQL server binaries (tests/servers.py: PostgresServer)
     openssl       # self-signed certificate for the TLS tests
     chromium      # real browser for the web UI end-to-end test (tests/web/test_e2e.py)
+    systemd       # systemd-analyze checks the hardening of deploy/systemd/*.service
 )
 # --------------------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Operating the service: backups, retention, subject access requests."""
