@@ -16,7 +16,7 @@ from bot.deadlines import intake_deadlines
 from bot.intake import Intake
 from bot.letters.render import renderer_for
 from bot.letters.sender import Sender, make_transport
-from bot.models import Message, QuarantineItem
+from bot.models import Message, QuarantineItem, UidDecision
 from bot.pipeline.stages import StageEnv, utcnow
 from bot.services import Service, load_services
 from classifiers import classify
@@ -31,7 +31,8 @@ class App:
     intake: Intake
 
     def logged_uids(self, mailbox: str, uidvalidity: int, uids: list[int]) -> list[int]:
-        """Those of ``uids`` that have a committed record (message or quarantine)."""
+        """Those of ``uids`` that have a committed decision (message, quarantine, or a
+        re-delivery's :class:`UidDecision`)."""
         if not uids:
             return []
         wanted = set(uids)
@@ -47,6 +48,13 @@ class App:
                     select(QuarantineItem.uid).where(
                         QuarantineItem.mailbox == mailbox,
                         QuarantineItem.uidvalidity == uidvalidity,
+                    )
+                )
+            )
+            found |= set(
+                s.scalars(
+                    select(UidDecision.uid).where(
+                        UidDecision.mailbox == mailbox, UidDecision.uidvalidity == uidvalidity
                     )
                 )
             )

@@ -415,3 +415,24 @@ class DigestSend(Base):
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+# --------------------------------------------------------- 0009_crash_safety: sweep and leases
+
+
+class UidDecision(Base):
+    """A mailbox UID decided on without a message or quarantine row of its own (a
+    re-delivery of a message already logged), so the sweep can still mark it done."""
+
+    __tablename__ = "uid_decisions"
+    __table_args__ = (
+        UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_uid_decisions_mailbox_uid"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    decision: Mapped[str] = mapped_column(String(16))  # "duplicate"
+    message_pk: Mapped[int | None] = mapped_column(Integer)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
