@@ -62,8 +62,13 @@ class App:
 
     def make_sender(self) -> Sender:
         """The outbox sender for the configured transport, on the intake's clock."""
+        out = self.config.outbound
         return Sender(
-            self.sessions, self.services, make_transport(self.config.outbound), self.intake.clock
+            self.sessions,
+            self.services,
+            make_transport(out),
+            self.intake.clock,
+            resend_after=out.resend_after,
         )
 
 

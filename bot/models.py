@@ -241,6 +241,9 @@ class OutboxLetter(Base):
     service: Mapped[str | None] = mapped_column(String(64))
     attempt_token: Mapped[str | None] = mapped_column(String(200))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # 0009_crash_safety: when this claim began handing the letter to the server (before
+    # DATA); a crash after it means "the server may have it".
+    handed_over_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     case: Mapped[Case | None] = relationship()
 

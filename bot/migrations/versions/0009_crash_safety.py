@@ -1,4 +1,4 @@
-"""crash safety: per-UID decisions for the sweep
+"""crash safety: per-UID decisions for the sweep; letters handed over
 
 Revision ID: 0009_crash_safety
 Revises: 0004_reports
@@ -30,6 +30,11 @@ def upgrade() -> None:
         sa.UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_uid_decisions_mailbox_uid"),
     )
 
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("handed_over_at", sa.DateTime(timezone=True), nullable=True))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("outbox", schema=None) as batch_op:
+        batch_op.drop_column("handed_over_at")
     op.drop_table("uid_decisions")
