@@ -69,6 +69,7 @@ class App:
             make_transport(out),
             self.intake.clock,
             resend_after=out.resend_after,
+            backoff_max=out.retry_max,
         )
 
 

@@ -4,8 +4,10 @@ States of an outbox row::
 
     held --approve--> pending --claim--> sending --accepted--> sent
       |                  ^                  |
-      +--discard-->      +----deferred------+ (next_attempt_at, backoff; failed after
-      discarded                             |  MAX_ATTEMPTS or when refused for good)
+      +--discard-->      +----deferred------+ (next_attempt_at, backoff capped at
+      discarded                             |  retry_max; failed after MAX_ATTEMPTS 4xx
+                                            |  replies or when refused for good, never
+                                            |  for a server outage)
                                             +--refused--> failed --approve--> pending
 
 Claiming is a compare-and-set UPDATE (status and previous token must still match), which
@@ -71,7 +73,11 @@ log = logging.getLogger(__name__)
 #: A claim older than this is taken to be abandoned, whoever holds it.
 LEASE_SECONDS = 600.0
 BACKOFF_INITIAL = 15.0
-BACKOFF_MAX = 1800.0
+#: The longest wait between two tries (``outbound.retry_max``): a server outage is
+#: probed at least this often, and every waiting letter goes as soon as a probe succeeds.
+BACKOFF_MAX = 300.0
+#: ``last_error`` prefix of letters waiting for the server (not for anything of their own).
+SERVER_DOWN = "server down: "
 #: After this many attempts a letter is marked failed, for a person to look at (about a day).
 MAX_ATTEMPTS = 48
 #: How long the sender sleeps when nothing wakes it (approvals made from the command line).
@@ -372,63 +378,80 @@ class Sender:
         return host == self.host and pid.isdigit() and not _pid_alive(int(pid))
 
     def _claim_next(self, now: datetime, skip: set[int]) -> tuple[int, str] | None:
+        """Claim the next letter due. On PostgreSQL the candidates are read ``FOR UPDATE
+        SKIP LOCKED`` and claimed in the same transaction, so daemons sharing the outbox
+        pass each other by instead of queueing on the same rows; everywhere the claim is
+        also a compare-and-set, so two senders never send one letter at once."""
         L = OutboxLetter
-        with self.sessions() as s:
-            rows = s.execute(
-                select(L.id, L.status, L.attempt_token, L.claimed_at, L.handed_over_at)
-                .where(
-                    or_(
-                        and_(
-                            L.status == "pending",
-                            or_(L.next_attempt_at.is_(None), L.next_attempt_at <= now),
-                        ),
-                        L.status == "sending",
+        query = (
+            select(L.id, L.status, L.attempt_token, L.claimed_at, L.handed_over_at)
+            .where(
+                or_(
+                    and_(
+                        L.status == "pending",
+                        or_(L.next_attempt_at.is_(None), L.next_attempt_at <= now),
                     ),
-                    L.id.not_in(skip) if skip else L.id.is_not(None),
-                )
-                .order_by(L.id)
-                .limit(50)
-            ).all()
-        for row in rows:
-            if row.status == "sending" and not self._abandoned(
-                row.attempt_token, row.claimed_at, now
-            ):
-                continue
-            if (
-                row.status == "sending"
-                and row.handed_over_at is not None
-                and now < row.handed_over_at + self.resend_after
-            ):
-                continue  # the server may have it: give the first copy time to arrive
-            self._attempt += 1
-            token = f"{self.instance}|{self._attempt}"
-            same_token = (
-                L.attempt_token.is_(None)
-                if row.attempt_token is None
-                else L.attempt_token == row.attempt_token
+                    L.status == "sending",
+                ),
+                L.id.not_in(skip) if skip else L.id.is_not(None),
             )
+            .order_by(L.id)
+            .limit(50)
+        )
+        with self.sessions.begin() as s:
+            if s.get_bind().dialect.name == "postgresql":
+                rows = s.execute(query.with_for_update(skip_locked=True)).all()
+                for row in rows:
+                    token = self._try_claim(s, row, now)
+                    if token is not None:
+                        return row.id, token
+                return None
+            rows = s.execute(query).all()
+        for row in rows:
             with self.sessions.begin() as s:
-                claimed = s.execute(
-                    update(L)
-                    .where(L.id == row.id, L.status == row.status, same_token)
-                    .values(
-                        status="sending",
-                        attempt_token=token,
-                        claimed_at=now,
-                        handed_over_at=None,
-                        attempts=L.attempts + 1,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-            if getattr(claimed, "rowcount", 0) == 1:
-                if row.status == "sending":
-                    log.warning(
-                        "letter %d: taking over an abandoned send%s; same Message-ID",
-                        row.id,
-                        " (handed over before the crash)" if row.handed_over_at else "",
-                    )
+                token = self._try_claim(s, row, now)
+            if token is not None:
                 return row.id, token
         return None
+
+    def _try_claim(self, s: Session, row: Any, now: datetime) -> str | None:
+        L = OutboxLetter
+        if row.status == "sending" and not self._abandoned(row.attempt_token, row.claimed_at, now):
+            return None
+        if (
+            row.status == "sending"
+            and row.handed_over_at is not None
+            and now < row.handed_over_at + self.resend_after
+        ):
+            return None  # the server may have it: give the first copy time to arrive
+        self._attempt += 1
+        token = f"{self.instance}|{self._attempt}"
+        same_token = (
+            L.attempt_token.is_(None)
+            if row.attempt_token is None
+            else L.attempt_token == row.attempt_token
+        )
+        claimed = s.execute(
+            update(L)
+            .where(L.id == row.id, L.status == row.status, same_token)
+            .values(
+                status="sending",
+                attempt_token=token,
+                claimed_at=now,
+                handed_over_at=None,
+                attempts=L.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(claimed, "rowcount", 0) != 1:
+            return None
+        if row.status == "sending":
+            log.warning(
+                "letter %d: taking over an abandoned send%s; same Message-ID",
+                row.id,
+                " (handed over before the crash)" if row.handed_over_at else "",
+            )
+        return token
 
     def _finish(self, letter_id: int, token: str, **values: Any) -> OutboxLetter | None:
         """Record the attempt's result, if the claim is still ours."""
@@ -518,10 +541,21 @@ class Sender:
             stats.deferred += 1
             return False
         except (TransportDown, UserError) as exc:  # UserError: e.g. password_env not set
-            self._defer(letter_id, token, attempts, str(exc), stats)
-            self._paused_until = now + self._backoff(self._down_count + 1)
+            # The server's fault, not the letter's: never counts towards failing it. Every
+            # waiting letter shows the error and the next try (the next probe).
             self._down_count += 1
-            log.warning("outbound transport down: %s; pausing letters", exc)
+            self._paused_until = now + self._backoff(self._down_count)
+            error = f"{SERVER_DOWN}{exc}"[:2000]
+            self._finish(
+                letter_id,
+                token,
+                status="pending",
+                last_error=error,
+                next_attempt_at=self._paused_until,
+            )
+            self._mark_waiting(error, self._paused_until)
+            stats.deferred += 1
+            log.warning("outbound transport down: %s; next try %s", exc, self._paused_until)
             return False
         except Deferred as exc:
             self._defer(letter_id, token, attempts, str(exc), stats)
@@ -529,6 +563,8 @@ class Sender:
         except Refused as exc:
             self._fail(letter_id, token, str(exc), stats)
             return True
+        if self._down_count:
+            self._release_waiting()
         self._down_count = 0
         self._paused_until = None
         if handover.committed:
@@ -540,6 +576,31 @@ class Sender:
             stats.sent += 1
             log.info("letter %d (%s) sent", letter_id, sent.purpose)
         return True
+
+    def _mark_waiting(self, error: str, until: datetime) -> None:
+        L = OutboxLetter
+        with self.sessions.begin() as s:
+            s.execute(
+                update(L)
+                .where(
+                    L.status == "pending",
+                    or_(L.next_attempt_at.is_(None), L.next_attempt_at < until),
+                )
+                .values(last_error=error, next_attempt_at=until)
+                .execution_options(synchronize_session=False)
+            )
+
+    def _release_waiting(self) -> None:
+        """The server is back (a probe succeeded): every letter that waited for it is due."""
+        L = OutboxLetter
+        with self.sessions.begin() as s:
+            done = s.execute(
+                update(L)
+                .where(L.status == "pending", L.last_error.startswith(SERVER_DOWN))
+                .values(next_attempt_at=None)
+                .execution_options(synchronize_session=False)
+            )
+        log.info("outbound server back: %d letter(s) released", getattr(done, "rowcount", 0))
 
     def _stage_sent(self, s: Session, letter_id: int, token: str) -> OutboxLetter | None:
         return self._record(s, letter_id, token, **_sent_values(self.clock()))

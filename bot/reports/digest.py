@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.deadlines import due_horizon, working_days_left
+from bot.letters.waiting import letters_waiting
 from bot.models import Case, CaseEvent
 from bot.reports.categories import labels as category_labels
 from bot.reports.charts import bar_chart
@@ -78,6 +79,7 @@ class Digest:
     compliments: int = 0
     categories: dict[str, int] = field(default_factory=dict)
     trend: list[tuple[str, int]] = field(default_factory=list)
+    letters_waiting: int = 0  # letters waiting more than an hour to be sent
 
     @property
     def ack_share(self) -> str:
@@ -101,13 +103,21 @@ def _month_starts(end: date, n: int = 12) -> list[date]:
 
 
 def build_digest(
-    s: Session, services: Mapping[str, Service], wanted: Sequence[str], week: str, today: date
+    s: Session,
+    services: Mapping[str, Service],
+    wanted: Sequence[str],
+    week: str,
+    today: date,
+    now: datetime | None = None,
 ) -> Digest:
-    """The digest for ``week`` over the services ``wanted``, as of ``today``."""
+    """The digest for ``week`` over the services ``wanted``, as of ``today`` (and ``now``,
+    for letters still waiting to be sent)."""
     monday = week_monday(week)
     first, last = monday - timedelta(days=7), monday - timedelta(days=1)
     wanted = tuple(sorted(wanted))
     d = Digest(week, wanted, first, last, today)
+    if now is not None:
+        d.letters_waiting = letters_waiting(s, now, wanted)
     start, end = day_bounds(first, last)
     new = load_facts(s, wanted, received_from=start, received_to=end)
     d.new_by_kind = dict(sorted(Counter(c.kind for c in new).items()))

@@ -27,6 +27,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, defer, load_only
 from werkzeug.wrappers import Response as BaseResponse
 
+from bot.letters.waiting import letters_waiting
 from bot.lifecycle import ClosureReason, allowed_actions
 from bot.models import (
     Attachment,
@@ -180,6 +181,7 @@ def index() -> Any:
     today = to_london(now, LONDON).date()
     with app.sessions() as s:
         page = queries.queue(s, app.services, visible, bodies_for, today, f)
+        waiting = letters_waiting(s, now, visible)
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template(
         "queue.html",
@@ -191,6 +193,7 @@ def index() -> Any:
         today=today,
         args=args,
         can_log=any(user.can_act(s) for s in visible),
+        letters_waiting=waiting,
     )
 
 
