@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot import db, resources
 from bot.config import Config, load_config
-from bot.models import Message, QuarantineItem
+from bot.models import Message, QuarantineItem, UidDecision
 from bot.services import Service, load_services
 
 if TYPE_CHECKING:
@@ -70,7 +70,8 @@ class App:
         return Intake(self.sessions, env, self.clock)
 
     def logged_uids(self, mailbox: str, uidvalidity: int, uids: list[int]) -> list[int]:
-        """Those of ``uids`` that have a committed record (message or quarantine)."""
+        """Those of ``uids`` that have a committed decision (message, quarantine, or a
+        re-delivery's :class:`UidDecision`)."""
         if not uids:
             return []
         wanted = set(uids)
@@ -89,14 +90,27 @@ class App:
                     )
                 )
             )
+            found |= set(
+                s.scalars(
+                    select(UidDecision.uid).where(
+                        UidDecision.mailbox == mailbox, UidDecision.uidvalidity == uidvalidity
+                    )
+                )
+            )
         return sorted(wanted & found)
 
     def make_sender(self) -> Sender:
         """The outbox sender for the configured transport, on the app's clock."""
         from bot.letters.sender import Sender, make_transport
 
+        out = self.config.outbound
         return Sender(
-            self.sessions, self.services, make_transport(self.config.outbound), self.clock
+            self.sessions,
+            self.services,
+            make_transport(out),
+            self.clock,
+            resend_after=out.resend_after,
+            backoff_max=out.retry_max,
         )
 
 

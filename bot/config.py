@@ -93,6 +93,11 @@ class OutboundConfig:
     password: Secret = field(default_factory=Secret)
     path: Path | None = None
     cafile: Path | None = None
+    #: After a crash while the server may have accepted a letter: wait this long, then
+    #: send it again with the same Message-ID (the first copy has arrived by then).
+    resend_after: float = 900.0
+    #: The longest wait between two tries while the server is down or defers.
+    retry_max: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -334,6 +339,8 @@ _OUTBOUND = {
     "username": _Key(_str, "", _STR),
     "path": _Key(_str, None, "a folder path"),
     "cafile": _Key(_str, None, "a file path"),
+    "resend_after": _Key(_positive, 900.0, "a number of seconds > 0"),
+    "retry_max": _Key(_positive, 300.0, "a number of seconds > 0"),
     **_SECRET_KEYS,
 }
 
@@ -554,6 +561,8 @@ def _outbound(table: Any, origin: str) -> OutboundConfig:
         password=_secret(v, origin, "outbound"),
         path=Path(v["path"]) if v["path"] else None,
         cafile=Path(v["cafile"]) if v["cafile"] else None,
+        resend_after=v["resend_after"],
+        retry_max=v["retry_max"],
     )
 
 

@@ -1,21 +1,38 @@
-"""Engine and session factory; schema managed by Alembic (``bot/migrations``)."""
+"""Engine and session factory; schema managed by Alembic (``bot/migrations``).
+
+Migrations cannot wedge the database: every upgrade runs in one transaction (on SQLite
+too: an explicit ``BEGIN IMMEDIATE`` with pysqlite's own transaction handling switched
+off, so ``CREATE TABLE`` no longer commits on its own) while holding the migration lock
+(SQLite's write lock; a PostgreSQL advisory lock), so a kill at any statement leaves the
+schema as it was, and two processes starting on an empty database migrate one after the
+other. A database left half-migrated by an older version is repaired when the leftovers
+are empty tables, or explained in one line.
+"""
 
 from __future__ import annotations
 
+import functools
+import logging
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config as AlembicConfig
-from sqlalchemy import Engine, create_engine, event, inspect
+from alembic.util.exc import CommandError
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.pool import NullPool, StaticPool
 
 from bot import files
 from bot.errors import UserError
+from bot.faults import crash_point
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+#: PostgreSQL advisory lock key held by whoever migrates ("SENDIASS" in spirit).
+MIGRATION_LOCK_KEY = 0x5E9D1A55
+log = logging.getLogger(__name__)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -45,16 +62,130 @@ def make_engine(url: str) -> Engine:
     return create_engine(parsed, pool_pre_ping=True)
 
 
-def alembic_config(engine: Engine) -> AlembicConfig:
+def alembic_config(connection: Connection) -> AlembicConfig:
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["engine"] = engine
+    cfg.attributes["connection"] = connection
     return cfg
 
 
+def _transactional_sqlite(dbapi_connection: Any, record: Any) -> None:
+    _sqlite_pragmas(dbapi_connection, record)
+    dbapi_connection.isolation_level = None  # no implicit BEGIN/COMMIT by pysqlite
+
+
+def _begin_immediate(conn: Connection) -> None:
+    # Takes SQLite's write lock at once: a second migrator waits (busy_timeout) here,
+    # before it has read the schema version.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _statement_fault(*_args: Any) -> None:
+    crash_point("migration-statement")
+
+
+def _migration_engine(url: Any, pool: type[Any] = NullPool, faults: bool = True) -> Engine:
+    engine = create_engine(url, poolclass=pool)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _transactional_sqlite)
+        event.listen(engine, "begin", _begin_immediate)
+    if faults:
+        event.listen(engine, "before_cursor_execute", _statement_fault)
+    return engine
+
+
+def _run_alembic(connection: Connection, revision: str) -> None:
+    try:
+        command.upgrade(alembic_config(connection), revision)
+    except CommandError as exc:
+        raise UserError(f"database: {exc}") from None
+
+
+@functools.cache
+def tables_at(revision: str | None) -> frozenset[str]:
+    """The tables the migrations have created once ``revision`` is applied."""
+    if revision is None:
+        return frozenset()
+    scratch = _migration_engine("sqlite://", StaticPool, faults=False)
+    try:
+        with scratch.connect() as conn, conn.begin():
+            _run_alembic(conn, revision)
+            names = set(inspect(conn).get_table_names())
+    finally:
+        scratch.dispose()
+    return frozenset(names - {"alembic_version"})
+
+
+def _recorded_revision(conn: Connection) -> str | None:
+    if not inspect(conn).has_table("alembic_version"):
+        return None
+    rows = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    if len(rows) > 1:
+        raise UserError(f"database: alembic_version holds {len(rows)} rows; expected one")
+    return rows[0] if rows else None
+
+
+def _repair_half_migrated(conn: Connection) -> None:
+    """Drop the leftovers of a migration an older version interrupted, if they are empty.
+
+    Older versions ran SQLite migrations with pysqlite's legacy transactions, where each
+    ``CREATE TABLE`` committed on its own: a kill left tables of a migration whose version
+    was never recorded (and ``_alembic_tmp_*`` tables of a batch operation).
+    """
+    revision = _recorded_revision(conn)
+    present = set(inspect(conn).get_table_names()) - {"alembic_version"}
+    ours = tables_at("head")
+    expected = tables_at(revision)
+    strays = sorted(
+        name for name in present - expected if name in ours or name.startswith("_alembic_tmp_")
+    )
+    missing = sorted(expected - present)
+    at = revision or "none (empty alembic_version)"
+    if missing:
+        raise UserError(
+            f"database: schema at revision {at} lacks table(s) {', '.join(missing)}; "
+            "restore it from a backup"
+        )
+    if not strays:
+        return
+    for name in strays:
+        rows = conn.execute(text(f'SELECT COUNT(*) FROM "{name}"')).scalar_one()
+        if rows:
+            raise UserError(
+                f"database: half-migrated by an older version: recorded revision {at} but "
+                f"table {name} already holds {rows} row(s); restore it from a backup"
+            )
+    order = [t.name for t in reversed(_metadata_tables())]
+    strays.sort(key=lambda n: order.index(n) if n in order else -1)
+    for name in strays:
+        conn.execute(text(f'DROP TABLE "{name}"'))
+    log.warning(
+        "database: removed empty table(s) left by an interrupted migration at revision %s: %s",
+        at,
+        ", ".join(strays),
+    )
+
+
+def _metadata_tables() -> list[Any]:
+    from bot.models import Base
+
+    return list(Base.metadata.sorted_tables)
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision`` (creating it on an empty database)."""
-    command.upgrade(alembic_config(engine), revision)
+    """Bring the schema to ``revision`` (creating it on an empty database), in one
+    transaction holding the migration lock."""
+    migrator = _migration_engine(engine.url)
+    try:
+        with migrator.connect() as conn, conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
+            _repair_half_migrated(conn)
+            _run_alembic(conn, revision)
+    finally:
+        migrator.dispose()
 
 
 def is_current(engine: Engine) -> bool:

@@ -19,7 +19,7 @@ from sqlalchemy import CursorResult, select, update
 from sqlalchemy.exc import IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.models import MailboxCursor, Message, QuarantineItem
+from bot.models import MailboxCursor, Message, QuarantineItem, UidDecision
 from bot.parse import content_hash, received_time
 from bot.pipeline.context import BatchMemory, Context, Outcome, Source
 from bot.pipeline.stages import PIPELINE, StageEnv, utcnow
@@ -121,7 +121,7 @@ class Intake:
         if source.uid is None:
             return False
         with self.sessions() as s:
-            for model in (Message, QuarantineItem):
+            for model in (Message, QuarantineItem, UidDecision):
                 hit = s.scalar(
                     select(model.id).where(
                         model.mailbox == source.mailbox,
@@ -165,6 +165,23 @@ class Intake:
             # Stages quarantine before they write anything, so the bytes can be kept here.
             ctx.quarantined = _add_quarantine(
                 session, raw, source, ctx.failed_stage or "pipeline", ctx.reason, now
+            )
+        if (
+            ctx.outcome is Outcome.DUPLICATE
+            and source.uid is not None
+            and source.uidvalidity is not None
+        ):
+            # A re-delivery writes nothing else: record the decision for this UID, so the
+            # sweep marks it done after a crash between the commit and the MOVE.
+            session.add(
+                UidDecision(
+                    mailbox=source.mailbox,
+                    uidvalidity=source.uidvalidity,
+                    uid=source.uid,
+                    decision="duplicate",
+                    message_pk=ctx.duplicate_of,
+                    decided_at=now,
+                )
             )
         if batch is None:
             advance_cursor(session, source, now)

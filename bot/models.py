@@ -246,6 +246,9 @@ class OutboxLetter(Base):
     service: Mapped[str | None] = mapped_column(String(64))
     attempt_token: Mapped[str | None] = mapped_column(String(200))
     claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # 0009_crash_safety: when this claim began handing the letter to the server (before
+    # DATA); a crash after it means "the server may have it".
+    handed_over_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     case: Mapped[Case | None] = relationship()
 
@@ -463,3 +466,24 @@ class ClassifierLabel(Base):
     changed: Mapped[list[Any]] = mapped_column(default=list)  # fields the person changed
     labelled_by: Mapped[str] = mapped_column(String(320))
     labelled_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+# --------------------------------------------------------- 0009_crash_safety: sweep and leases
+
+
+class UidDecision(Base):
+    """A mailbox UID decided on without a message or quarantine row of its own (a
+    re-delivery of a message already logged), so the sweep can still mark it done."""
+
+    __tablename__ = "uid_decisions"
+    __table_args__ = (
+        UniqueConstraint("mailbox", "uidvalidity", "uid", name="uq_uid_decisions_mailbox_uid"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    decision: Mapped[str] = mapped_column(String(16))  # "duplicate"
+    message_pk: Mapped[int | None] = mapped_column(Integer)
+    decided_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -17,6 +17,7 @@ from bot.app import App
 from bot.config import MailboxConfig
 from bot.faults import crash_point
 from bot.intake import Item, reset_cursor_if_changed
+from bot.lease import STANDBY_INTERVAL, MailboxLease
 from bot.letters.sender import make_transport
 from bot.pipeline.context import Source
 from bot.reports.schedule import DigestScheduler
@@ -59,6 +60,7 @@ class MailboxWorker:
         self.stop = stop or threading.Event()
         self.on_commit = on_commit
         self.imap: ImapMailbox | None = None
+        self.lease = MailboxLease(app.engine, cfg.name)
 
     # -------------------------------------------------------------------- one pass
 
@@ -153,8 +155,18 @@ class MailboxWorker:
         """Poll, then IDLE or sleep, until ``stop`` is set; reconnect with backoff."""
         daemon = self.app.config.daemon
         backoff = daemon.backoff_initial
+        standing_by = False
         while not self.stop.is_set():
             try:
+                if not self.lease.hold():
+                    # Another daemon works this mailbox: stand by, take over when it dies.
+                    if not standing_by:
+                        log.info("mailbox %s: worked by another daemon; standing by", self.cfg.name)
+                    standing_by = True
+                    self.close()
+                    self.stop.wait(STANDBY_INTERVAL)
+                    continue
+                standing_by = False
                 stats = self.poll_once()
                 if stats.fetched or stats.swept:
                     log.info("%s", stats)
@@ -172,6 +184,7 @@ class MailboxWorker:
                 self.stop.wait(backoff)
                 backoff = min(backoff * 2, daemon.backoff_max)
         self.close()
+        self.lease.release()
 
     def _wait_for_mail(self) -> None:
         daemon = self.app.config.daemon
@@ -183,7 +196,7 @@ class MailboxWorker:
             try:
                 deadline = time.monotonic() + daemon.idle_timeout
                 while not self.stop.is_set() and time.monotonic() < deadline:
-                    if imap.idle_check(timeout=1.0):
+                    if imap.idle_check(timeout=1.0) or not self.lease.hold():
                         break
             finally:
                 imap.idle_done()
@@ -204,11 +217,15 @@ def poll_all_once(app: App) -> tuple[list[PollStats], list[str]]:
     for cfg in app.config.mailboxes:
         worker = MailboxWorker(app, cfg)
         try:
+            if not worker.lease.hold():
+                log.warning("mailbox %s: worked by a running daemon; skipped", cfg.name)
+                continue
             results.append(worker.poll_once())
         except Exception as exc:
             errors.append(f"{cfg.name}: {type(exc).__name__}: {exc}")
         finally:
             worker.close()
+            worker.lease.release()
     return results, errors
 
 

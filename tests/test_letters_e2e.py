@@ -182,6 +182,7 @@ transport = "smtp"
 host = "127.0.0.1"
 port = {smtp.port}
 tls = "none"
+resend_after = 2
 [daemon]
 poll_interval = 0.5
 backoff_initial = 0.2
@@ -216,6 +217,9 @@ def test_crash_around_the_send_still_delivers_exactly_one_letter(
     app = build_app(config)
     (row,) = letters(app)
     assert row.status == "sending" and row.attempts == 1  # committed, claimed, then killed
+    # Killed after the server's 250 but before our COMMIT: the row says "handed over", so
+    # it is sent again only after resend_after (2 s here), with the same Message-ID.
+    assert (row.handed_over_at is not None) == (point == "after-send")
     before = smtp_server.data_transactions
     assert before == (0 if point == "before-send" else 1)
 

@@ -83,9 +83,13 @@ def cmd_list(args: argparse.Namespace) -> int:
         return 0
     for letter, reference in rows:
         why = letter.hold_reason if letter.status == "held" else letter.last_error
+        nxt = ""
+        if letter.status == "pending" and letter.next_attempt_at is not None:
+            nxt = f"  next try {letter.next_attempt_at.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
         print(
             f"{letter.id:>5}  {letter.status:<9} {letter.purpose:<20} {reference or '-':<15} "
             f"to {letter.to_addr}  {letter.created_at.astimezone(UTC):%Y-%m-%d %H:%M}"
+            + nxt
             + (f"  [{why}]" if why else "")
         )
     return 0

@@ -107,7 +107,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
         try:
             for to_addr, svcs in targets:
                 with app.sessions() as s:
-                    d = build_digest(s, app.services, svcs, args.week, today)
+                    d = build_digest(s, app.services, svcs, args.week, today, now)
                 msg = build_message(d, cfg.from_addr, to_addr, now)
                 transport.send(msg, cfg.from_addr, [to_addr])
                 print(f"sent digest {args.week} to {to_addr}")
@@ -115,7 +115,7 @@ def cmd_digest(args: argparse.Namespace) -> int:
             transport.close()
         return 0
     with app.sessions() as s:
-        d = build_digest(s, app.services, services, args.week, today)
+        d = build_digest(s, app.services, services, args.week, today, now)
     if args.print:
         from bot.reports.digest import render_text
 

@@ -4,8 +4,10 @@ States of an outbox row::
 
     held --approve--> pending --claim--> sending --accepted--> sent
       |                  ^                  |
-      +--discard-->      +----deferred------+ (next_attempt_at, backoff; failed after
-      discarded                             |  MAX_ATTEMPTS or when refused for good)
+      +--discard-->      +----deferred------+ (next_attempt_at, backoff capped at
+      discarded                             |  retry_max; failed after MAX_ATTEMPTS 4xx
+                                            |  replies or when refused for good, never
+                                            |  for a server outage)
                                             +--refused--> failed --approve--> pending
 
 Claiming is a compare-and-set UPDATE (status and previous token must still match), which
@@ -15,20 +17,31 @@ that died (same host and the process is gone, or the claim is older than the lea
 claimed again and re-sent **with the same Message-ID**, which was fixed when the row was
 written.
 
-Trade-off: at least once. A crash after the server accepted the message but before the row
-was marked ``sent`` sends it a second time after restart; the copies carry one Message-ID,
-so the receiving side (and mail clients) can recognise the duplicate. The other choice, at
-most once, could lose an acknowledgement the procedure requires. The folder transport is
-exactly once: its file name derives from the Message-ID and is created atomically, so a
-repeat finds it already there.
+The double-send window is as narrow as SMTP allows. Before ``DATA`` the claim is marked
+*handed over* (``handed_over_at``, committed); the row's ``sent`` state (and the case's
+events) is written, uncommitted, before the final ``.`` goes out, and committed the moment
+the server's 250 arrives. So only a crash between the server's 250 and that COMMIT (well
+under a millisecond apart) leaves a delivered letter unrecorded. A claim abandoned before
+``DATA`` is re-sent at once (the server has nothing); one abandoned while handed over is
+re-sent only after ``resend_after`` (15 minutes by default: the first copy, if there was
+one, has arrived first), **with the same Message-ID**, so the receiving side (and mail
+clients) can recognise a duplicate. That is the remaining guarantee: at least once, at
+most twice, the second copy only after a crash in that sub-millisecond window. The other
+choice, at most once, could lose an acknowledgement the procedure requires. The folder
+transport is exactly once: its file name derives from the Message-ID and is created
+atomically, so a repeat finds it already there.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import email.generator
 import hashlib
+import io
 import logging
 import os
+import re
 import smtplib
 import socket
 import ssl
@@ -61,12 +74,18 @@ log = logging.getLogger(__name__)
 #: A claim older than this is taken to be abandoned, whoever holds it.
 LEASE_SECONDS = 600.0
 BACKOFF_INITIAL = 15.0
-BACKOFF_MAX = 1800.0
+#: The longest wait between two tries (``outbound.retry_max``): a server outage is
+#: probed at least this often, and every waiting letter goes as soon as a probe succeeds.
+BACKOFF_MAX = 300.0
+#: ``last_error`` prefix of letters waiting for the server (not for anything of their own).
+SERVER_DOWN = "server down: "
 #: After this many attempts a letter is marked failed, for a person to look at (about a day).
 MAX_ATTEMPTS = 48
 #: How long the sender sleeps when nothing wakes it (approvals made from the command line).
 IDLE_WAIT = 5.0
 SMTP_TIMEOUT = 30.0
+#: A letter whose sender died while handing it over is sent again after this long.
+RESEND_AFTER = 900.0
 
 
 class TransportDown(Exception):
@@ -81,10 +100,58 @@ class Refused(Exception):
     """This letter was refused for good (a 5xx reply to its sender, recipient or content)."""
 
 
+class Handover(Protocol):
+    """The sender's side of one SMTP hand-over (see the module docstring)."""
+
+    def before_data(self) -> None:
+        """Commit "handed over" before ``DATA``: from here the server may get the letter."""
+
+    def before_end(self) -> bool:
+        """Write ``sent`` (uncommitted) before the final dot; False: the claim is lost,
+        do not finish the letter."""
+        return True
+
+    def accepted(self) -> None:
+        """The server's 250 arrived: commit at once."""
+
+    def abandon(self) -> None:
+        """The letter was not accepted: roll the uncommitted ``sent`` back."""
+
+
 class Transport(Protocol):
-    def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> None: ...
+    def send(
+        self,
+        msg: EmailMessage,
+        sender: str,
+        recipients: list[str],
+        handover: Handover | None = None,
+    ) -> None: ...
 
     def close(self) -> None: ...
+
+
+class Unknown(Exception):
+    """The connection broke after the final dot: the server may have accepted the letter."""
+
+
+_LEADING_DOT = re.compile(rb"(?m)^\.")
+
+
+def _flatten(msg: EmailMessage) -> bytes:
+    """The message as smtplib's ``send_message`` puts it on the wire (CRLF, no Bcc)."""
+    if msg["Bcc"] is not None or msg["Resent-Bcc"] is not None:
+        msg = copy.copy(msg)
+        del msg["Bcc"]
+        del msg["Resent-Bcc"]
+    with io.BytesIO() as out:
+        gen = email.generator.BytesGenerator(out, policy=msg.policy.clone(linesep="\r\n"))
+        gen.flatten(msg, linesep="\r\n")
+        return out.getvalue()
+
+
+def _reply_error(what: str, code: int, reply: bytes) -> Exception:
+    text = f"{what}: {code} {reply!r}"
+    return Refused(text) if code >= 500 else Deferred(text)
 
 
 class SmtpTransport:
@@ -124,25 +191,63 @@ class SmtpTransport:
                     smtp.close()
             raise TransportDown(f"{cfg.host}:{cfg.port}: {type(exc).__name__}: {exc}") from exc
 
-    def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> None:
+    def send(
+        self,
+        msg: EmailMessage,
+        sender: str,
+        recipients: list[str],
+        handover: Handover | None = None,
+    ) -> None:
         if self._smtp is None:
             self._smtp = self._connect()
+        smtp = self._smtp
+        ended = False
         try:
-            self._smtp.send_message(msg, from_addr=sender, to_addrs=recipients)
-        except smtplib.SMTPRecipientsRefused as exc:
-            codes = [code for code, _ in exc.recipients.values()]
-            detail = "; ".join(f"{r}: {c} {m!r}" for r, (c, m) in exc.recipients.items())
-            if codes and all(c >= 500 for c in codes):
-                raise Refused(f"recipient refused: {detail}") from exc
-            raise Deferred(f"recipient deferred: {detail}") from exc
-        except (smtplib.SMTPSenderRefused, smtplib.SMTPDataError) as exc:
-            text = f"{type(exc).__name__}: {exc.smtp_code} {exc.smtp_error!r}"
-            if exc.smtp_code >= 500:
-                raise Refused(text) from exc
-            raise Deferred(text) from exc
+            code, reply = smtp.mail(sender)
+            if code != 250:
+                smtp.rset()
+                raise _reply_error("sender refused", code, reply)
+            for rcpt in recipients:
+                code, reply = smtp.rcpt(rcpt)
+                if code not in (250, 251):
+                    smtp.rset()
+                    raise _reply_error(f"recipient {rcpt}", code, reply)
+            if handover is not None:
+                handover.before_data()
+            code, reply = smtp.docmd("DATA")
+            if code != 354:
+                smtp.rset()
+                raise _reply_error("DATA", code, reply)
+            body = _LEADING_DOT.sub(b"..", _flatten(msg))
+            if not body.endswith(b"\r\n"):
+                body += b"\r\n"
+            smtp.send(body)
+            if handover is not None and not handover.before_end():
+                # Someone else holds the claim now: never finish this copy.
+                self.close_now()
+                raise Deferred("claim lost before the end of DATA; letter not finished")
+            ended = True
+            smtp.send(b".\r\n")
+            code, reply = smtp.getreply()
+            if code == 250:
+                if handover is not None:
+                    handover.accepted()
+                return
+            if handover is not None:
+                handover.abandon()
+            raise _reply_error("message", code, reply)
         except (OSError, smtplib.SMTPException) as exc:
-            self.close()
+            if handover is not None:
+                handover.abandon()
+            self.close_now()
+            if ended:
+                raise Unknown(f"{type(exc).__name__}: {exc}") from exc
             raise TransportDown(f"{type(exc).__name__}: {exc}") from exc
+
+    def close_now(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is not None:
+            smtp.close()
 
     def close(self) -> None:
         smtp, self._smtp = self._smtp, None
@@ -166,7 +271,13 @@ class FolderTransport:
         digest = hashlib.sha256(message_id.encode("utf-8")).hexdigest()[:32]
         return self.path / f"{digest}.eml"
 
-    def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> None:
+    def send(
+        self,
+        msg: EmailMessage,
+        sender: str,
+        recipients: list[str],
+        handover: Handover | None = None,
+    ) -> None:
         try:
             files.private_dir(self.path)
             final = self.file_for(str(msg["Message-ID"]))
@@ -232,6 +343,7 @@ class Sender:
         backoff_max: float = BACKOFF_MAX,
         max_attempts: int = MAX_ATTEMPTS,
         idle_wait: float = IDLE_WAIT,
+        resend_after: float = RESEND_AFTER,
     ) -> None:
         self.sessions = sessions
         self.services = services
@@ -242,6 +354,7 @@ class Sender:
         self.backoff_max = backoff_max
         self.max_attempts = max_attempts
         self.idle_wait = idle_wait
+        self.resend_after = timedelta(seconds=resend_after)
         self.wake = threading.Event()
         self.host = socket.gethostname()
         self.instance = f"{self.host}|{os.getpid()}|{uuid.uuid4().hex[:12]}"
@@ -266,87 +379,119 @@ class Sender:
         return host == self.host and pid.isdigit() and not _pid_alive(int(pid))
 
     def _claim_next(self, now: datetime, skip: set[int]) -> tuple[int, str] | None:
+        """Claim the next letter due. On PostgreSQL the candidates are read ``FOR UPDATE
+        SKIP LOCKED`` and claimed in the same transaction, so daemons sharing the outbox
+        pass each other by instead of queueing on the same rows; everywhere the claim is
+        also a compare-and-set, so two senders never send one letter at once."""
         L = OutboxLetter
-        with self.sessions() as s:
-            rows = s.execute(
-                select(L.id, L.status, L.attempt_token, L.claimed_at)
-                .where(
-                    or_(
-                        and_(
-                            L.status == "pending",
-                            or_(L.next_attempt_at.is_(None), L.next_attempt_at <= now),
-                        ),
-                        L.status == "sending",
+        query = (
+            select(L.id, L.status, L.attempt_token, L.claimed_at, L.handed_over_at)
+            .where(
+                or_(
+                    and_(
+                        L.status == "pending",
+                        or_(L.next_attempt_at.is_(None), L.next_attempt_at <= now),
                     ),
-                    L.id.not_in(skip) if skip else L.id.is_not(None),
-                )
-                .order_by(L.id)
-                .limit(50)
-            ).all()
-        for row in rows:
-            if row.status == "sending" and not self._abandoned(
-                row.attempt_token, row.claimed_at, now
-            ):
-                continue
-            self._attempt += 1
-            token = f"{self.instance}|{self._attempt}"
-            same_token = (
-                L.attempt_token.is_(None)
-                if row.attempt_token is None
-                else L.attempt_token == row.attempt_token
+                    L.status == "sending",
+                ),
+                L.id.not_in(skip) if skip else L.id.is_not(None),
             )
+            .order_by(L.id)
+            .limit(50)
+        )
+        with self.sessions.begin() as s:
+            if s.get_bind().dialect.name == "postgresql":
+                rows = s.execute(query.with_for_update(skip_locked=True)).all()
+                for row in rows:
+                    token = self._try_claim(s, row, now)
+                    if token is not None:
+                        return row.id, token
+                return None
+            rows = s.execute(query).all()
+        for row in rows:
             with self.sessions.begin() as s:
-                claimed = s.execute(
-                    update(L)
-                    .where(L.id == row.id, L.status == row.status, same_token)
-                    .values(
-                        status="sending",
-                        attempt_token=token,
-                        claimed_at=now,
-                        attempts=L.attempts + 1,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-            if getattr(claimed, "rowcount", 0) == 1:
-                if row.status == "sending":
-                    log.warning("letter %d: taking over an abandoned send; same Message-ID", row.id)
+                token = self._try_claim(s, row, now)
+            if token is not None:
                 return row.id, token
         return None
 
+    def _try_claim(self, s: Session, row: Any, now: datetime) -> str | None:
+        L = OutboxLetter
+        if row.status == "sending" and not self._abandoned(row.attempt_token, row.claimed_at, now):
+            return None
+        if (
+            row.status == "sending"
+            and row.handed_over_at is not None
+            and now < row.handed_over_at + self.resend_after
+        ):
+            return None  # the server may have it: give the first copy time to arrive
+        self._attempt += 1
+        token = f"{self.instance}|{self._attempt}"
+        same_token = (
+            L.attempt_token.is_(None)
+            if row.attempt_token is None
+            else L.attempt_token == row.attempt_token
+        )
+        claimed = s.execute(
+            update(L)
+            .where(L.id == row.id, L.status == row.status, same_token)
+            .values(
+                status="sending",
+                attempt_token=token,
+                claimed_at=now,
+                handed_over_at=None,
+                attempts=L.attempts + 1,
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(claimed, "rowcount", 0) != 1:
+            return None
+        if row.status == "sending":
+            log.warning(
+                "letter %d: taking over an abandoned send%s; same Message-ID",
+                row.id,
+                " (handed over before the crash)" if row.handed_over_at else "",
+            )
+        return token
+
     def _finish(self, letter_id: int, token: str, **values: Any) -> OutboxLetter | None:
         """Record the attempt's result, if the claim is still ours."""
-        L = OutboxLetter
         with self.sessions.begin() as s:
-            done = s.execute(
-                update(L)
-                .where(L.id == letter_id, L.attempt_token == token)
-                .values(**values)
-                .execution_options(synchronize_session=False)
+            return self._record(s, letter_id, token, **values)
+
+    def _record(self, s: Session, letter_id: int, token: str, **values: Any) -> OutboxLetter | None:
+        """The attempt's result in ``s`` (not committed), if the claim is still ours."""
+        L = OutboxLetter
+        done = s.execute(
+            update(L)
+            .where(L.id == letter_id, L.attempt_token == token)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(done, "rowcount", 0) != 1:
+            log.warning("letter %d: claim lost before the result was recorded", letter_id)
+            return None
+        letter = s.get(L, letter_id)
+        assert letter is not None
+        if values.get("status") == "sent" and letter.case_id is not None:
+            case = s.get(Case, letter.case_id)
+            assert case is not None
+            add_event(
+                s,
+                case,
+                values["sent_at"],
+                "letter_sent",
+                {
+                    "purpose": letter.purpose,
+                    "outbox_id": letter.id,
+                    "message_id": letter.message_id,
+                    "acknowledgement": letter.purpose in ACKNOWLEDGEMENTS,
+                    "attempts": letter.attempts,
+                },
             )
-            if getattr(done, "rowcount", 0) != 1:
-                log.warning("letter %d: claim lost before the result was recorded", letter_id)
-                return None
-            letter = s.get(L, letter_id)
-            assert letter is not None
-            if values.get("status") == "sent" and letter.case_id is not None:
-                case = s.get(Case, letter.case_id)
-                assert case is not None
-                add_event(
-                    s,
-                    case,
-                    values["sent_at"],
-                    "letter_sent",
-                    {
-                        "purpose": letter.purpose,
-                        "outbox_id": letter.id,
-                        "message_id": letter.message_id,
-                        "acknowledgement": letter.purpose in ACKNOWLEDGEMENTS,
-                        "attempts": letter.attempts,
-                    },
-                )
-                if letter.purpose in ACKNOWLEDGEMENTS:
-                    self._acknowledged(s, case, values["sent_at"])
-            return letter
+            if letter.purpose in ACKNOWLEDGEMENTS:
+                self._acknowledged(s, case, values["sent_at"])
+        return letter
 
     def _acknowledged(self, session: Session, case: Case, sent_at: datetime) -> None:
         """The acknowledgement left: the case moves on, and its acknowledgement clock stops."""
@@ -381,13 +526,37 @@ class Sender:
             self._fail(letter_id, token, problem, stats)
             return True
         crash_point("before-send")
+        handover = _LetterHandover(self, letter_id, token)
         try:
-            self.transport.send(msg, sender, [to])
+            self.transport.send(msg, sender, [to], handover)
+        except Unknown as exc:
+            # The connection broke after the final dot: the server may have the letter.
+            error = f"no reply after the letter was handed over ({exc}); sending again later"
+            self._finish(
+                letter_id,
+                token,
+                status="pending",
+                last_error=error[:2000],
+                next_attempt_at=self.clock() + self.resend_after,
+            )
+            stats.deferred += 1
+            return False
         except (TransportDown, UserError) as exc:  # UserError: e.g. password_env not set
-            self._defer(letter_id, token, attempts, str(exc), stats)
-            self._paused_until = now + self._backoff(self._down_count + 1)
+            # The server's fault, not the letter's: never counts towards failing it. Every
+            # waiting letter shows the error and the next try (the next probe).
             self._down_count += 1
-            log.warning("outbound transport down: %s; pausing letters", exc)
+            self._paused_until = now + self._backoff(self._down_count)
+            error = f"{SERVER_DOWN}{exc}"[:2000]
+            self._finish(
+                letter_id,
+                token,
+                status="pending",
+                last_error=error,
+                next_attempt_at=self._paused_until,
+            )
+            self._mark_waiting(error, self._paused_until)
+            stats.deferred += 1
+            log.warning("outbound transport down: %s; next try %s", exc, self._paused_until)
             return False
         except Deferred as exc:
             self._defer(letter_id, token, attempts, str(exc), stats)
@@ -395,21 +564,47 @@ class Sender:
         except Refused as exc:
             self._fail(letter_id, token, str(exc), stats)
             return True
-        crash_point("after-send")
+        if self._down_count:
+            self._release_waiting()
         self._down_count = 0
         self._paused_until = None
-        sent = self._finish(
-            letter_id,
-            token,
-            status="sent",
-            sent_at=self.clock(),
-            last_error=None,
-            next_attempt_at=None,
-        )
+        if handover.committed:
+            sent = handover.letter
+        else:  # a transport without a hand-over (the folder): record it now
+            crash_point("after-send")
+            sent = self._finish(letter_id, token, **_sent_values(self.clock()))
         if sent is not None:
             stats.sent += 1
             log.info("letter %d (%s) sent", letter_id, sent.purpose)
         return True
+
+    def _mark_waiting(self, error: str, until: datetime) -> None:
+        L = OutboxLetter
+        with self.sessions.begin() as s:
+            s.execute(
+                update(L)
+                .where(
+                    L.status == "pending",
+                    or_(L.next_attempt_at.is_(None), L.next_attempt_at < until),
+                )
+                .values(last_error=error, next_attempt_at=until)
+                .execution_options(synchronize_session=False)
+            )
+
+    def _release_waiting(self) -> None:
+        """The server is back (a probe succeeded): every letter that waited for it is due."""
+        L = OutboxLetter
+        with self.sessions.begin() as s:
+            done = s.execute(
+                update(L)
+                .where(L.status == "pending", L.last_error.startswith(SERVER_DOWN))
+                .values(next_attempt_at=None)
+                .execution_options(synchronize_session=False)
+            )
+        log.info("outbound server back: %d letter(s) released", getattr(done, "rowcount", 0))
+
+    def _stage_sent(self, s: Session, letter_id: int, token: str) -> OutboxLetter | None:
+        return self._record(s, letter_id, token, **_sent_values(self.clock()))
 
     def _defer(
         self, letter_id: int, token: str, attempts: int, error: str, stats: SendStats
@@ -464,3 +659,59 @@ class Sender:
             if stop.is_set():
                 break
             self.wake.wait(self.idle_wait)
+
+
+def _sent_values(now: datetime) -> dict[str, Any]:
+    return {
+        "status": "sent",
+        "sent_at": now,
+        "last_error": None,
+        "next_attempt_at": None,
+    }
+
+
+class _LetterHandover:
+    """One letter's hand-over to the SMTP server (see the module docstring)."""
+
+    def __init__(self, sender: Sender, letter_id: int, token: str) -> None:
+        self.sender = sender
+        self.letter_id = letter_id
+        self.token = token
+        self.session: Session | None = None
+        self.letter: OutboxLetter | None = None
+        self.committed = False
+
+    def before_data(self) -> None:
+        L = OutboxLetter
+        with self.sender.sessions.begin() as s:
+            s.execute(
+                update(L)
+                .where(L.id == self.letter_id, L.attempt_token == self.token)
+                .values(handed_over_at=self.sender.clock())
+                .execution_options(synchronize_session=False)
+            )
+
+    def before_end(self) -> bool:
+        session = self.sender.sessions()
+        letter = self.sender._stage_sent(session, self.letter_id, self.token)
+        if letter is None:
+            session.rollback()
+            session.close()
+            return False
+        self.session, self.letter = session, letter
+        return True
+
+    def accepted(self) -> None:
+        assert self.session is not None
+        crash_point("after-send")  # the server has it; our record is not committed yet
+        self.session.commit()
+        self.committed = True
+        self.session.close()
+        self.session = None
+
+    def abandon(self) -> None:
+        if self.session is not None:
+            self.session.rollback()
+            self.session.close()
+            self.session = None
+        self.letter = None

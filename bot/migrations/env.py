@@ -1,4 +1,5 @@
-"""Alembic environment: the engine is handed in by :func:`bot.db.upgrade`."""
+"""Alembic environment: the connection (already inside its one transaction, holding the
+migration lock) is handed in by :func:`bot.db.upgrade`."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ from alembic import context
 
 from bot.models import Base
 
-engine = context.config.attributes["engine"]
-with engine.begin() as connection:
-    context.configure(
-        connection=connection,
-        target_metadata=Base.metadata,
-        render_as_batch=connection.dialect.name == "sqlite",
-    )
-    context.run_migrations()
+connection = context.config.attributes["connection"]
+context.configure(
+    connection=connection,
+    target_metadata=Base.metadata,
+    render_as_batch=connection.dialect.name == "sqlite",
+    transactional_ddl=True,
+)
+context.run_migrations()

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from bot import resources
 from bot.deadlines import due_horizon, working_days_left
 from bot.learning import Correction, correction_counts, correction_table
+from bot.letters.waiting import letters_waiting
 from bot.models import Case, CaseEvent
 from bot.reports.categories import labels as category_labels
 from bot.reports.charts import bar_chart
@@ -87,6 +88,8 @@ class Digest:
     def corrections(self) -> list[tuple[str, Correction, Correction]]:
         return correction_table(self.corrections_week, self.corrections_year)
 
+    letters_waiting: int = 0  # letters waiting more than an hour to be sent
+
     @property
     def ack_share(self) -> str:
         return share(self.ack_on_time, self.ack_total)
@@ -109,13 +112,21 @@ def _month_starts(end: date, n: int = 12) -> list[date]:
 
 
 def build_digest(
-    s: Session, services: Mapping[str, Service], wanted: Sequence[str], week: str, today: date
+    s: Session,
+    services: Mapping[str, Service],
+    wanted: Sequence[str],
+    week: str,
+    today: date,
+    now: datetime | None = None,
 ) -> Digest:
-    """The digest for ``week`` over the services ``wanted``, as of ``today``."""
+    """The digest for ``week`` over the services ``wanted``, as of ``today`` (and ``now``,
+    for letters still waiting to be sent)."""
     monday = week_monday(week)
     first, last = monday - timedelta(days=7), monday - timedelta(days=1)
     wanted = tuple(sorted(wanted))
     d = Digest(week, wanted, first, last, today)
+    if now is not None:
+        d.letters_waiting = letters_waiting(s, now, wanted)
     start, end = day_bounds(first, last)
     new = load_facts(s, wanted, received_from=start, received_to=end)
     d.new_by_kind = dict(sorted(Counter(c.kind for c in new).items()))

@@ -93,7 +93,7 @@ class DigestScheduler:
                 if exists is not None:
                     continue
                 today = at.astimezone(self.tz).date()
-                d = build_digest(s, self.services, self._services_for(r), week, today)
+                d = build_digest(s, self.services, self._services_for(r), week, today, now)
                 msg = build_message(d, self.config.from_addr, r.email, now)
                 s.add(
                     DigestSend(

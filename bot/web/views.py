@@ -28,6 +28,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, defer, load_only
 from werkzeug.wrappers import Response as BaseResponse
 
+from bot.letters.waiting import letters_waiting
 from bot.lifecycle import ClosureReason, allowed_actions
 from bot.models import (
     Attachment,
@@ -205,6 +206,7 @@ def index() -> Any:
     with app.sessions() as s:
         page = queries.queue(s, app.services, visible, bodies_for, today, f)
         waiting = queries.flood_banners(s, visible, now)
+        late = letters_waiting(s, now, visible)
     args = {k: v for k, v in request.args.items() if k != "page" and v}
     return render_template(
         "queue.html",
@@ -217,6 +219,7 @@ def index() -> Any:
         args=args,
         waiting=waiting,
         can_log=any(user.can_act(s) for s in visible),
+        letters_waiting=late,
     )
 
 
