@@ -19,6 +19,7 @@ from bot.errors import UserError
 COMMAND_MODULES = (
     "bot.commands.intake",
     "bot.commands.classify",
+    "bot.commands.classifier",
     "bot.commands.deadlines",
     "bot.commands.letters",
     "bot.commands.web",

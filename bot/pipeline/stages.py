@@ -171,7 +171,10 @@ def classify(ctx: Context, env: StageEnv) -> None:
     )
     ctx.classification = result = env.classifier(inp)
     rules = ", ".join(r.rule for r in result.reasons[:8])
-    ctx.record("classify", result.kind, f"confidence {result.confidence:.2f}; rules: {rules}")
+    model = f"model {result.model_version}" if result.model_version else "rules alone"
+    ctx.record(
+        "classify", result.kind, f"confidence {result.confidence:.2f}; {model}; rules: {rules}"
+    )
     if result.kind == "automated" and ctx.case is None:
         ctx.stop(Outcome.DISCARD, p.automated_reason or "automated mail")
 
@@ -190,7 +193,10 @@ def route(ctx: Context, env: StageEnv) -> None:
         holds.append("about the coordinator: route to the next stage's handler")
     if c.out_of_scope:
         holds.append("out of scope: about another organisation")
-    if c.confidence < LOW_CONFIDENCE:
+    # With the trained model, the classifier's own holds (model not confident, a rule that
+    # contradicts the model) replace the rules' fixed confidence threshold.
+    holds.extend(c.holds)
+    if c.model_version is None and c.confidence < LOW_CONFIDENCE:
         holds.append(f"low confidence ({c.confidence:.2f})")
     ctx.hold_reasons = holds
     ctx.needs_person = bool(holds) or c.kind in ("complaint", "stage2_request", "enquiry")
@@ -299,7 +305,12 @@ def store(ctx: Context, env: StageEnv) -> None:
             ctx.case,
             now,
             "classified",
-            {"kind": c.kind, "confidence": c.confidence, "rules": ctx.rules},
+            {
+                "kind": c.kind,
+                "confidence": c.confidence,
+                "rules": ctx.rules,
+                "model_version": c.model_version,
+            },
         )
     elif c is not None:
         ctx.case.updated_at = now
