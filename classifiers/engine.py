@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import spacy
@@ -31,6 +32,7 @@ from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
 
 from classifiers.dates import DateMention, find_dates, format_mention, within_12_months
+from classifiers.lemmas import expand_lemmas
 from classifiers.model import Prediction, TextModel
 from classifiers.quoting import SplitText, split_reply
 from classifiers.rules import Rule, load_rules
@@ -147,13 +149,19 @@ class Classifier:
         self.matcher = Matcher(self.nlp.vocab)
         self.sender_rules = [r for r in self.rules if r.source == "sender"]
         self.subject_rules = [r for r in self.rules if r.source == "subject"]
+        #: Token patterns as given to the Matcher (LEMMA rewritten as the lemma's forms).
+        self._patterns: dict[str, list[list[dict[str, Any]]]] = {}
         for rule in self.rules:
             if rule.phrases:
                 self.phrase_matcher.add(
                     rule.id, [self.nlp.make_doc(_norm(p)) for p in rule.phrases]
                 )
             if rule.pattern:
-                self.matcher.add(rule.id, [[dict(t) for t in p] for p in rule.pattern])
+                self._patterns[rule.id] = [
+                    expand_lemmas(p) if any("LEMMA" in t for t in p) else [dict(t) for t in p]
+                    for p in rule.pattern
+                ]
+                self.matcher.add(rule.id, self._patterns[rule.id])
         self._needs = self._matcher_needs()
         strings = self.nlp.vocab.strings
         self._negator_ids = frozenset(strings.add(w) for w in _NEGATORS)
@@ -166,7 +174,7 @@ class Classifier:
         strings = self.nlp.vocab.strings
         needs: list[list[frozenset[int]]] = []
         for rule in self.rules:
-            for pat in rule.pattern:
+            for pat in self._patterns.get(rule.id, []):
                 sets: list[frozenset[int]] = []
                 for tok in pat:
                     if tok.get("OP") in ("?", "*"):
