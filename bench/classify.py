@@ -1,9 +1,10 @@
 """Benchmark the classifier: emails/second on one core and peak memory.
 
-Usage: ``python bench/classify.py [--n 10000] [--jsonl PATH]``. Repeats the dev corpus up to
-``--n`` messages, classifies them with ``Classifier.classify_many`` (spaCy ``nlp.pipe``), and
-prints throughput, start-up time and peak memory (tracemalloc for Python allocations during the
-run, plus the process's max RSS from ``resource``).
+Usage: ``python bench/classify.py [--n 10000] [--jsonl PATH] [--rules-only]``. Repeats the dev
+corpus up to ``--n`` messages, classifies them (with the shipped model, or the rules alone) with
+``Classifier.classify_many`` (spaCy ``nlp.pipe``), and prints throughput, start-up time and
+peak memory (tracemalloc for Python allocations during the run, plus the process's max RSS
+from ``resource``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from classifiers.engine import Classifier  # noqa: E402
+from classifiers.model import MODEL_DIR, TextModel  # noqa: E402
 from classifiers.scoring import read_jsonl  # noqa: E402
 
 DEFAULT = REPO / "tests" / "data" / "corpus" / "dev.jsonl"
@@ -29,10 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--jsonl", type=Path, default=DEFAULT)
     ap.add_argument("--batch-size", type=int, default=256)
+    ap.add_argument("--rules-only", action="store_true", help="without the trained model")
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
-    clf = Classifier()
+    clf = Classifier(model=None if args.rules_only else TextModel.load(MODEL_DIR))
     startup = time.perf_counter() - t0
     records = read_jsonl(args.jsonl)
     inputs = [r["_input"] for r in records]
@@ -55,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     tracemalloc.stop()
 
     rss_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(f"rules loaded: {len(clf.rules)}; start-up {startup:.2f}s")
+    who = "rules alone" if clf.model is None else f"model {clf.model.version} + rules"
+    print(f"{who}; rules loaded: {len(clf.rules)}; start-up {startup:.2f}s")
     print(
         f"messages: {len(results)} in {elapsed:.2f}s -> {len(results) / elapsed:,.0f} emails/s "
         f"(classify_many, batch {args.batch_size})"

@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import spacy
@@ -30,6 +31,8 @@ from spacy.tokenizer import Tokenizer
 from spacy.tokens import Doc
 
 from classifiers.dates import local_date, read_dates, within_12_months
+from classifiers.lemmas import expand_lemmas
+from classifiers.model import Prediction, TextModel
 from classifiers.quoting import SplitText, split_reply
 from classifiers.rules import Rule, load_rules
 from classifiers.types import Classification, ClassifierInput, Kind, Reason
@@ -110,8 +113,13 @@ class Classifier:
     """Load once (rules, spaCy blank pipeline), then call :meth:`classify` many times."""
 
     def __init__(
-        self, rules: Sequence[Rule] | None = None, pattern_files: Sequence[Path] | None = None
+        self,
+        rules: Sequence[Rule] | None = None,
+        pattern_files: Sequence[Path] | None = None,
+        model: TextModel | None = None,
     ):
+        #: The trained model that decides the kind and flags; None: the rules alone decide.
+        self.model = model
         self.rules: list[Rule] = list(rules) if rules is not None else load_rules(pattern_files)
         self.by_id: dict[str, Rule] = {r.id: r for r in self.rules}
         self.nlp: Language = spacy.blank("en")
@@ -120,13 +128,19 @@ class Classifier:
         self.matcher = Matcher(self.nlp.vocab)
         self.sender_rules = [r for r in self.rules if r.source == "sender"]
         self.subject_rules = [r for r in self.rules if r.source == "subject"]
+        #: Token patterns as given to the Matcher (LEMMA rewritten as the lemma's forms).
+        self._patterns: dict[str, list[list[dict[str, Any]]]] = {}
         for rule in self.rules:
             if rule.phrases:
                 self.phrase_matcher.add(
                     rule.id, [self.nlp.make_doc(_norm(p)) for p in rule.phrases]
                 )
             if rule.pattern:
-                self.matcher.add(rule.id, [[dict(t) for t in p] for p in rule.pattern])
+                self._patterns[rule.id] = [
+                    expand_lemmas(p) if any("LEMMA" in t for t in p) else [dict(t) for t in p]
+                    for p in rule.pattern
+                ]
+                self.matcher.add(rule.id, self._patterns[rule.id])
         self._needs = self._matcher_needs()
         strings = self.nlp.vocab.strings
         self._negator_ids = frozenset(strings.add(w) for w in _NEGATORS)
@@ -139,7 +153,7 @@ class Classifier:
         strings = self.nlp.vocab.strings
         needs: list[list[frozenset[int]]] = []
         for rule in self.rules:
-            for pat in rule.pattern:
+            for pat in self._patterns.get(rule.id, []):
                 sets: list[frozenset[int]] = []
                 for tok in pat:
                     if tok.get("OP") in ("?", "*"):
@@ -234,7 +248,30 @@ class Classifier:
             prepared, self._tokenizer.pipe(texts, batch_size=batch_size), items, strict=True
         ):
             out.append(self._decide(inp, split, text, subj, body_off, doc))
+        if self.model is not None:
+            preds = self.model.predict(texts, batch_size=max(batch_size, 256))
+            out = [combine(r, p, self.model) for r, p in zip(out, preds, strict=True)]
+        for result, (split, *_), inp in zip(out, prepared, items, strict=True):
+            if result.kind in ("complaint", "stage2_request"):
+                self._dates(inp, split, result)
+            if result.kind == "stage2_request":
+                self._stage1(inp, split, result)
         return out
+
+    def rules_many(
+        self, inputs: Iterable[ClassifierInput], batch_size: int = 64
+    ) -> tuple[list[str], list[Classification]]:
+        """The rules' opinion alone (no dates), with the texts the model reads; for training."""
+        items = list(inputs)
+        prepared = [self._prepare(inp) for inp in items]
+        texts = [p[1] for p in prepared]
+        out = [
+            self._decide(inp, split, text, subj, body_off, doc)
+            for (split, text, subj, body_off), doc, inp in zip(
+                prepared, self._tokenizer.pipe(texts, batch_size=batch_size), items, strict=True
+            )
+        ]
+        return texts, out
 
     # ------------------------------------------------------------------ internals
     def _prepare(self, inp: ClassifierInput) -> tuple[SplitText, str, str, int]:
@@ -373,10 +410,7 @@ class Classifier:
                     "rules",
                 )
             )
-        if kind in ("complaint", "stage2_request"):
-            self._dates(inp, split, result)
-        if kind == "stage2_request":
-            self._stage1(inp, split, result)
+        result.rule_kind = kind
         return result
 
     # ------------------------------------------------------------------ kind
@@ -545,3 +579,121 @@ def _conf(margin: float, scale: float) -> float:
     """Map a score margin to 0.5..0.99."""
     value = 0.5 + 0.49 * math.tanh(max(margin, 0.0) / max(scale, 0.5) * 1.2)
     return round(min(0.99, max(0.3, value)), 3)
+
+
+# ---------------------------------------------------------------------- model + rules
+#: Rule decisions that are evidence for each kind (a rule kind with none of these behind it is
+#: only the rules' default, not an opinion that can contradict the model).
+_KIND_EVIDENCE: dict[str, tuple[str, ...]] = {
+    "complaint": ("complaint.grievance", "complaint.intent"),
+    "stage2_request": ("stage2.",),
+    "compliment": ("kind=compliment",),
+    "comment": ("kind=comment",),
+    "enquiry": ("kind=enquiry", "enquiry.process"),
+    "automated": ("kind=automated",),
+}
+#: Flags that only mean something for these kinds.
+_FLAG_KINDS: dict[str, frozenset[str]] = {
+    "about_coordinator": frozenset({"complaint", "stage2_request"}),
+    "out_of_scope": frozenset({"complaint"}),
+}
+
+
+def rule_evidence(rules: Classification, kind: str) -> list[Reason]:
+    """The rule hits behind the rules' ``kind`` (empty when the rules only defaulted)."""
+    prefixes = _KIND_EVIDENCE.get(kind, ())
+    return [
+        r
+        for r in rules.reasons
+        if r.decision.startswith(prefixes) and not r.rule.startswith("decision.")
+    ]
+
+
+def combine(rules: Classification, pred: Prediction, model: TextModel) -> Classification:
+    """The model decides the kind and flags; the rules explain and guard.
+
+    * Automated: the rules stay authoritative (headers, senders, bulk-mail wording); the model
+      alone calls a message automated only at ``automated_threshold`` or above.
+    * Safeguarding: raised if the model OR a rule says so.
+    * About the coordinator / out of scope: as ``flag_modes`` in the model's meta says
+      ("model", "rules", "or", "and"), chosen on cross-validation; a complaint about the
+      coordinator is never out of scope.
+    * A letter is held when the model is not confident (below ``send_threshold``) or when a
+      rule contradicts the model's kind (both opinions are shown).
+    """
+    meta = model.meta
+    rule_kind = rules.kind
+    ranked = sorted(pred.kinds.items(), key=lambda kv: kv[1], reverse=True)
+    kind: Kind = ranked[0][0]  # type: ignore[assignment]
+    if rule_kind == "automated":
+        kind = "automated"
+    elif kind == "automated" and ranked[0][1] < float(meta.get("automated_threshold", 0.9)):
+        kind = ranked[1][0]  # type: ignore[assignment]
+    if kind == "automated" and rule_kind == "automated":
+        confidence = max(rules.confidence, pred.kinds.get("automated", 0.0))
+    else:
+        confidence = pred.kinds[kind]
+    reasons = list(rules.reasons)
+    reasons.append(
+        Reason("model.kind", f"kind={kind}", f"model probability {confidence:.2f}", -1, -1, "model")
+    )
+    result = Classification(
+        kind=kind,
+        confidence=round(confidence, 3),
+        reasons=reasons,
+        model_version=model.version,
+        model_probs={
+            "kinds": {k: round(v, 4) for k, v in pred.kinds.items()},
+            "flags": {k: round(v, 4) for k, v in pred.flags.items()},
+        },
+        rule_kind=rule_kind,
+    )
+    # Flags: the model's opinion (calibrated probability over its threshold) with the rules'.
+    model_flag = {f: pred.flags[f] >= model.flag_threshold(f) for f in pred.flags}
+    result.safeguarding = model_flag["safeguarding"] or rules.safeguarding
+    modes = dict(meta.get("flag_modes", {}))
+    for flag in ("about_coordinator", "out_of_scope"):
+        mode = modes.get(flag, "or")
+        m, r = model_flag[flag], bool(getattr(rules, flag))
+        value = {"model": m, "rules": r, "and": m and r}.get(mode, m or r)
+        setattr(result, flag, value and kind in _FLAG_KINDS[flag])
+    # A complaint about our own coordinator is not about another organisation.
+    if result.about_coordinator:
+        result.out_of_scope = False
+    for flag, raised in model_flag.items():
+        if raised and getattr(result, flag):
+            reasons.append(
+                Reason(
+                    f"model.{flag}",
+                    f"flag={flag}",
+                    f"model probability {pred.flags[flag]:.2f}",
+                    -1,
+                    -1,
+                    "model",
+                )
+            )
+    # Guards: only a confident, uncontradicted model sends a letter on its own.
+    if kind != "automated" and confidence < model.send_threshold:
+        result.holds.append(
+            f"model not confident: {kind} {confidence:.2f} (a letter goes on its own from "
+            f"{model.send_threshold:.2f})"
+        )
+    if rule_kind != kind:
+        evidence = rule_evidence(rules, rule_kind)
+        if evidence:
+            first = evidence[0]
+            result.holds.append(
+                f"rules disagree: the model says {kind} ({confidence:.2f}); rule {first.rule} "
+                f'says {rule_kind} on "{first.text[:80]}"'
+            )
+            reasons.append(
+                Reason(
+                    "guard.rules_disagree",
+                    f"kind={rule_kind}",
+                    first.text,
+                    first.start,
+                    first.end,
+                    first.source,
+                )
+            )
+    return result

@@ -6,7 +6,9 @@ One JSON object per line::
      "decision": "complaint.grievance",      # what a hit counts towards (see DECISIONS)
      "weight": 0.7,                          # > 0
      "phrases": ["no call back", ...],       # PhraseMatcher terms (lower-cased match), and/or
-     "pattern": [[{"LOWER": "..."}, ...]],   # spaCy Matcher token patterns (keep these few), or
+     "pattern": [[{"LOWER": "..."}, ...]],   # spaCy Matcher token patterns (keep these few);
+                                             # {"LEMMA": "reply"} matches every inflection
+                                             # (classifiers/lemmas.py), or
      "regex": "^noreply@",                   # for source "sender"/"subject" only
      "source": "body",                       # body (default) | subject | sender
      "negatable": false,                     # a preceding "not/never/don't" cancels the hit

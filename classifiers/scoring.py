@@ -12,7 +12,14 @@ from typing import Any
 from classifiers.engine import LETTER_KINDS, normalise_reference
 from classifiers.types import KINDS, Classification, ClassifierInput
 
-__all__ = ["CorpusError", "Scores", "input_from_record", "read_jsonl", "score"]
+__all__ = [
+    "CorpusError",
+    "Scores",
+    "confusion_table",
+    "input_from_record",
+    "read_jsonl",
+    "score",
+]
 
 FLAGS = ("safeguarding", "about_coordinator", "out_of_scope")
 _REQUIRED = ("id", "service", "received", "from_name", "from_addr", "subject", "body")
@@ -192,3 +199,19 @@ def _same_ref(label: str | None, got: str | None) -> bool:
     if label is None or got is None:
         return label is got
     return normalise_reference(label) == normalise_reference(got)
+
+
+def confusion_table(records: Sequence[Mapping[str, Any]], results: Sequence[Classification]) -> str:
+    """Kind confusion matrix: one row per labelled kind, one column per predicted kind."""
+    counts = {(a, b): 0 for a in KINDS for b in KINDS}
+    for r, c in zip(records, results, strict=True):
+        if isinstance(r.get("label"), dict) and r["label"].get("kind") in KINDS:
+            counts[(r["label"]["kind"], c.kind)] += 1
+    short = {k: k[:9] for k in KINDS}
+    lines = [
+        "confusion (rows: label, columns: classifier)",
+        " " * 16 + "".join(f"{short[k]:>10}" for k in KINDS),
+    ]
+    for a in KINDS:
+        lines.append(f"{a:<16}" + "".join(f"{counts[(a, b)]:>10d}" for b in KINDS))
+    return "\n".join(lines)

@@ -47,7 +47,7 @@ class Reason:
     text: str  # the matched span's text ("" for header rules)
     start: int = -1  # character offsets into the text the rule read (-1 if not applicable)
     end: int = -1
-    source: str = "body"  # "body" (new text), "subject", "headers", "sender"
+    source: str = "body"  # "body" (new text), "subject", "headers", "sender", "model"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,6 +72,19 @@ class Classification:
     stage1_reference: str | None = None
     stage1_response_date: str | None = None  # "YYYY-MM-DD"
     reasons: list[Reason] = field(default_factory=list)
+    #: Version of the trained model that decided the kind (None: the rules alone decided).
+    model_version: str | None = None
+    #: The model's calibrated probabilities: {"kinds": {kind: p}, "flags": {flag: p}}.
+    model_probs: dict[str, dict[str, float]] | None = None
+    #: The kind the rules alone would give (shown beside the model's when they differ).
+    rule_kind: str | None = None
+    #: Why the classifier says a person must approve any letter (empty: it does not object).
+    holds: list[str] = field(default_factory=list)
+
+    @property
+    def rule_ids(self) -> list[str]:
+        """Ids of the rules that produced this classification (no duplicates, in order)."""
+        return list(dict.fromkeys(r.rule for r in self.reasons if r.source != "model"))
 
     @property
     def needs_person(self) -> bool:
@@ -96,4 +109,9 @@ class Classification:
                 "reasons": [r.to_json() for r in self.reasons],
             }
         )
+        if self.model_version is not None:
+            out["model"] = {"version": self.model_version, **(self.model_probs or {})}
+            out["rule_kind"] = self.rule_kind
+            out["rule_ids"] = self.rule_ids
+            out["holds"] = list(self.holds)
         return out

@@ -191,12 +191,16 @@ def explain(c: Classification) -> str:
     from classifiers import LOW_CONFIDENCE
 
     flags = [f for f in ("safeguarding", "about_coordinator", "out_of_scope") if getattr(c, f)]
+    low = c.model_version is None and c.confidence < LOW_CONFIDENCE
     lines = [
         f"  kind: {c.kind}  (confidence {c.confidence:.2f}"
-        + (", LOW: send to triage" if c.confidence < LOW_CONFIDENCE else "")
+        + (", LOW: send to triage" if low else "")
         + ")",
         f"  flags: {', '.join(flags) if flags else 'none'}",
     ]
+    if c.model_version is not None:
+        lines.append(f"  model: {c.model_version}; rules alone: {c.rule_kind}")
+        lines += [f"  held: {h}" for h in c.holds]
     if c.event_date:
         lines.append(f"  event date: {c.event_date} (within 12 months: {c.within_12_months})")
     if c.stage1_reference or c.stage1_response_date:

@@ -21,8 +21,9 @@ reply on an existing case   none (an alert if safeguarding)  -
 ==========================  ===============================  ===================================
 
 "Confident and unflagged" means the route and deadline stages left no hold reason
-(``ctx.hold_reasons``: low confidence, safeguarding, about the coordinator, out of scope, an
-eligibility check that failed). A letter is also held when the Reply-To differs from the
+(``ctx.hold_reasons``: the model not confident or contradicted by a rule (or, without a
+model, low confidence), safeguarding, about the coordinator, out of scope, an eligibility check
+that failed). A letter is also held when the Reply-To differs from the
 From address (we write to From), when more than ``daily_cap_per_sender`` letters have gone to
 the address in 24 hours, or when the service's policy turns automatic sending off.
 

@@ -220,7 +220,10 @@ def classify(ctx: Context, env: StageEnv) -> None:
     if result.kind == "automated":
         result = ctx.classification = _automated_guard(ctx, env, inp, result)
     rules = ", ".join(r.rule for r in result.reasons[:8])
-    ctx.record("classify", result.kind, f"confidence {result.confidence:.2f}; rules: {rules}")
+    model = f"model {result.model_version}" if result.model_version else "rules alone"
+    ctx.record(
+        "classify", result.kind, f"confidence {result.confidence:.2f}; {model}; rules: {rules}"
+    )
     if result.kind == "automated" and ctx.case is None:
         ctx.stop(Outcome.DISCARD, p.automated_reason or "automated mail")
 
@@ -269,7 +272,10 @@ def route(ctx: Context, env: StageEnv) -> None:
         holds.append("about the coordinator: route to the next stage's handler")
     if c.out_of_scope:
         holds.append("out of scope: about another organisation")
-    if c.confidence < LOW_CONFIDENCE:
+    # With the trained model, the classifier's own holds (model not confident, a rule that
+    # contradicts the model) replace the rules' fixed confidence threshold.
+    holds.extend(c.holds)
+    if c.model_version is None and c.confidence < LOW_CONFIDENCE:
         holds.append(f"low confidence ({c.confidence:.2f})")
     age = ctx.now - ctx.arrival
     if age > timedelta(days=env.max_age_days):
@@ -391,7 +397,12 @@ def store(ctx: Context, env: StageEnv) -> None:
             ctx.case,
             now,
             "classified",
-            {"kind": c.kind, "confidence": c.confidence, "rules": ctx.rules},
+            {
+                "kind": c.kind,
+                "confidence": c.confidence,
+                "rules": ctx.rules,
+                "model_version": c.model_version,
+            },
         )
     elif c is not None:
         _reply_on_case(ctx, ctx.case, c, now)

@@ -378,6 +378,7 @@ def case_page(case_id: int) -> Any:
             explain=_explain_rows(case),
             checks=((case.deadlines or {}).get("checks") or {}),
             rules=rules,
+            model_opinion=_model_opinion(case.classification) if bodies else None,
             corrected=(case.classification or {}).get("corrected"),
             lifecycle_actions=[a.value for a in allowed_actions(state_now)],
             stage=_stage_info(service, case.stage),
@@ -760,3 +761,19 @@ def event_summary(event: CaseEvent, bodies: bool) -> str:
     if not bodies:
         line = hide_addresses(line)
     return line if len(line) <= 400 else line[:397] + "..."
+
+
+def _model_opinion(classification: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The trained model's opinion stored with a classification, for the case page."""
+    model = (classification or {}).get("model")
+    if not isinstance(model, dict):
+        return None
+    kinds = model.get("kinds") or {}
+    kind = (classification or {}).get("kind")
+    return {
+        "version": model.get("version"),
+        "kind": kind,
+        "probability": kinds.get(kind) if isinstance(kinds, dict) else None,
+        "rule_kind": (classification or {}).get("rule_kind"),
+        "holds": (classification or {}).get("holds") or [],
+    }

@@ -23,6 +23,12 @@ KEYS = {
     "stage1_reference",
     "stage1_response_date",
     "reasons",
+    # With the trained model: its version and probabilities, the rules' own kind, the rule ids
+    # and the classifier's reasons to hold a letter.
+    "model",
+    "rule_kind",
+    "rule_ids",
+    "holds",
 }
 
 

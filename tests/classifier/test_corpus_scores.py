@@ -1,15 +1,19 @@
-"""Scores on the labelled corpora must not fall below the floors reached.
+"""Scores of the shipped classifier (trained model + rules) on the labelled corpora.
 
-- ``dev.jsonl`` (all corpora live in tests/data/corpus): the corpus the rules were developed
-  on. Floors are the figures reached, rounded down a little, never below the issue's targets.
-- ``heldout.jsonl``: a SECOND corpus in the same format and labels, written
-  independently of the rules, to measure how well they generalise; its floors are lower.
-  Records ho-001..ho-100 were used for development, ho-101..ho-150 only for checking.
-- ``heldout3.jsonl``: a THIRD independent corpus. First score, before any rule saw it:
-  macro-F1 0.772; it was then used for development (cue families, not records).
-- ``heldout4.jsonl``: a FOURTH independent corpus, kept sealed while the rules were broadened
-  with the third: macro-F1 0.782 before, 0.867 after (only its safeguarding misses were
-  then read and fixed). Its kind figures are the honest estimate of unseen mail.
+Every corpus here (tests/data/corpus: dev, train_a, train_b, heldout, heldout3, heldout4) is
+now TRAINING DATA for the model (``sendiass-bot classifier train``), so these figures say the
+shipped model and rules still fit what they were built from; they are not an estimate of
+unseen mail. That estimate is the cross-validation grouped by corpus file (``bench/cv.py``:
+kind macro-F1 0.967, safeguarding P/R 0.40/0.99, about_coordinator F1 0.77, out_of_scope
+F1 0.92 over 1,000 records), and the sealed corpus the integrator scores once.
+
+Floors are the figures measured with model textcat-6101aff0d786, rounded down a little, and
+never below the floors the rules alone had, with ONE exception: safeguarding precision. The
+model raises the flag from a calibrated probability of 0.036, the threshold at which model OR
+rules still finds 98% of disclosures by new writers in cross-validation (recall first, as
+issue 13 asks); on these corpora that costs precision (0.44-0.85, was 0.85-0.95 for the rules
+alone). Raising that threshold to win precision back would miss children at risk on new mail
+(at 0.2: precision 0.68, recall 0.88 in cross-validation).
 
 Do not tune rules to individual records: add general cue families instead.
 """
@@ -29,48 +33,70 @@ HELDOUT4_JSONL = CORPUS_DIR / "heldout4.jsonl"
 
 FLOORS = {
     "dev": {
-        "macro_f1": 0.97,
+        "macro_f1": 0.99,
         "safeguarding_recall": 1.0,
-        "safeguarding_precision": 0.9,
-        "about_coordinator_f1": 0.9,
-        "out_of_scope_f1": 0.9,
+        "safeguarding_precision": 0.45,
+        "about_coordinator_f1": 0.95,
+        "out_of_scope_f1": 0.95,
+        "within_12_months": 0.98,
+        "stage1_reference": 0.98,
+        "event_date": 0.98,
+    },
+    "train_a": {
+        "macro_f1": 0.99,
+        "safeguarding_recall": 1.0,
+        "safeguarding_precision": 0.6,
+        "about_coordinator_f1": 0.95,
+        "out_of_scope_f1": 0.95,
         "within_12_months": 0.95,
+        "stage1_reference": 0.65,
+        "event_date": 0.85,
+    },
+    "train_b": {
+        "macro_f1": 0.99,
+        "safeguarding_recall": 1.0,
+        "safeguarding_precision": 0.8,
+        "about_coordinator_f1": 0.95,
+        "out_of_scope_f1": 0.95,
+        "within_12_months": 0.87,
         "stage1_reference": 0.95,
-        "event_date": 0.9,
+        "event_date": 0.76,
     },
     "heldout": {
-        "macro_f1": 0.94,
+        "macro_f1": 0.99,
         "safeguarding_recall": 1.0,
-        "safeguarding_precision": 0.85,
+        "safeguarding_precision": 0.6,
         "about_coordinator_f1": 0.95,
-        "out_of_scope_f1": 0.9,
-        "within_12_months": 0.9,
-        "stage1_reference": 0.95,
-        "event_date": 0.88,
+        "out_of_scope_f1": 0.95,
+        "within_12_months": 0.93,
+        "stage1_reference": 0.98,
+        "event_date": 0.9,
     },
     "heldout3": {
-        "macro_f1": 0.96,
+        "macro_f1": 0.99,
         "safeguarding_recall": 1.0,
-        "safeguarding_precision": 0.85,
-        "about_coordinator_f1": 0.55,
-        "out_of_scope_f1": 0.65,
-        "within_12_months": 0.93,
+        "safeguarding_precision": 0.6,
+        "about_coordinator_f1": 0.8,
+        "out_of_scope_f1": 0.95,
+        "within_12_months": 0.96,
         "stage1_reference": 0.94,
-        "event_date": 0.87,
+        "event_date": 0.9,
     },
     "heldout4": {
-        "macro_f1": 0.86,
+        "macro_f1": 0.99,
         "safeguarding_recall": 1.0,
-        "safeguarding_precision": 0.95,
-        "about_coordinator_f1": 0.7,
-        "out_of_scope_f1": 0.84,
-        "within_12_months": 0.8,
-        "stage1_reference": 0.88,
-        "event_date": 0.7,
+        "safeguarding_precision": 0.44,
+        "about_coordinator_f1": 0.75,
+        "out_of_scope_f1": 0.95,
+        "within_12_months": 0.96,
+        "stage1_reference": 0.94,
+        "event_date": 0.8,
     },
 }
 CORPORA = {
     "dev": DEV_JSONL,
+    "train_a": CORPUS_DIR / "train_a.jsonl",
+    "train_b": CORPUS_DIR / "train_b.jsonl",
     "heldout": HELDOUT_JSONL,
     "heldout3": HELDOUT3_JSONL,
     "heldout4": HELDOUT4_JSONL,

@@ -93,3 +93,16 @@ def test_matcher_skipped_only_where_a_pattern_cannot_match(tmp_path: Path) -> No
     assert c.rule_fires("test.named", "I read Mrs Khan's letter twice.")
     # Both needed words must be there: "letter" alone cannot match.
     assert not c._matcher_may_match(c.nlp.make_doc("I read the letter twice.").to_array("LOWER"))
+
+
+def test_a_lemma_in_a_pattern_matches_every_inflection(tmp_path: Path) -> None:
+    pattern = [[{"LEMMA": "hit"}, {"LOWER": {"IN": ["her", "him"]}}]]
+    rule = {"id": "test.lemma", "decision": "flag=safeguarding", "weight": 1, "pattern": pattern}
+    rule["examples"] = {"pos": ["He hits her."], "neg": ["He hitched her trailer."]}
+    c = Classifier(load_rules([_write(tmp_path, rule)]))
+    for text in ("He hit her.", "He hits her.", "He keeps hitting him."):
+        assert c.rule_fires("test.lemma", text), text
+    assert not c.rule_fires("test.lemma", "He hitched her trailer.")
+    # The word pre-check knows the forms too.
+    assert c._matcher_may_match(c.nlp.make_doc("hitting him").to_array("LOWER"))
+    assert not c._matcher_may_match(c.nlp.make_doc("hitched him").to_array("LOWER"))

@@ -752,3 +752,25 @@ def test_secret_key_is_generated_once_and_kept(
     assert path.stat().st_mode & 0o777 == 0o600
     monkeypatch.setenv("WEB_KEY", "k" * 40)
     assert secret_key(WebConfig(secret_key_env="WEB_KEY"), path) == b"k" * 40
+
+
+def test_case_page_shows_the_models_opinion_beside_the_rules_to_coordinators_only(
+    web: Web,
+) -> None:
+    from classifiers.model import MODEL_DIR
+
+    version = (MODEL_DIR / "VERSION").read_text().strip()
+    raw = with_attachment(COMPLAINT, "note.txt", "text/plain", b"fictional")
+    web.app.intake.process(raw, Source("durham", "durham"))
+    with web.app.sessions() as s:
+        case = s.scalar(select(Case))
+        assert case is not None
+    both = web.client()
+    both.login(BOTH)
+    text = both.get(f"/cases/{case.id}").get_data(as_text=True)
+    assert "Why: the model and the rules" in text
+    assert f"Model ({version}): <strong>complaint</strong>, probability" in text
+    assert "Rules alone: complaint." in text and "Rules that fired" in text
+    m = web.client()
+    m.login(MANAGER)
+    assert "Why: the model and the rules" not in m.get(f"/cases/{case.id}").get_data(as_text=True)
