@@ -36,6 +36,9 @@ class CaseFacts:
     stage: int
     respond_by: date | None
     about_coordinator: bool = False
+    #: Roles of the people a notification about this case was actually queued for (a thanks
+    #: letter says "passed on" only to them).
+    passed_to: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, case: Case) -> CaseFacts:
@@ -78,21 +81,19 @@ def next_step(service: Service, stage_no: int) -> dict[str, Any]:
         "name": service.stage(nsr.to_stage).name,
         "method": nsr.method,
         "within": nsr.within.describe() if nsr.within is not None else None,
+        "write_to": _contact_or_none(nsr.write_to),
     }
 
 
 def handler_for(service: Service, facts: CaseFacts) -> Contact:
-    """Who handles the case: the stage's handler, or for a complaint about the coordinator
-    that still sits at the first stage, the next stage's handler (never the coordinator)."""
-    stage = service.stage(facts.stage)
-    first = service.first_stage
-    if (
-        facts.about_coordinator
-        and stage.number == first.number
-        and first.next_stage_request is not None
-    ):
-        return service.stage(first.next_stage_request.to_stage).handler
-    return stage.handler
+    """Who handles the case: the stage's handler, or for a complaint about the coordinator at a
+    stage the subject handles, the next stage's handler (never the person complained about)."""
+    return service.subject_free_handler(facts.stage, facts.about_coordinator)[1]
+
+
+def _contact_or_none(c: Contact | None) -> dict[str, str] | None:
+    """A contact a letter may print: only when the document gives a way to reach it."""
+    return c.to_json() if c is not None and c.reachable else None
 
 
 def base_context(service: Service, facts: CaseFacts) -> dict[str, Any]:
@@ -102,6 +103,7 @@ def base_context(service: Service, facts: CaseFacts) -> dict[str, Any]:
             "key": service.key,
             "name": service.name,
             "contact": _contact(service.contact),
+            # "" until the service confirms it: the letter leaves the sentence out
             "privacy_notice_url": service.privacy_notice_url,
         },
         "reference": facts.reference,
@@ -112,11 +114,18 @@ def base_context(service: Service, facts: CaseFacts) -> dict[str, Any]:
 
 def _stage(service: Service, facts: CaseFacts) -> dict[str, Any]:
     stage = service.stage(facts.stage)
+    handler_stage, handler = service.subject_free_handler(facts.stage, facts.about_coordinator)
     return {
         "number": stage.number,
         "name": stage.name,
         "final": stage.final,
-        "handler": _contact(handler_for(service, facts)),
+        "handler": _contact(handler),
+        # the case went past the person it is about to a later stage's handler
+        "rerouted": handler_stage != stage.number,
+        # what happens now: the handling stage's sentence for the reader
+        "what_happens": service.stage(handler_stage).what_happens,
+        # a letter promises a later date only where the procedure allows one
+        "extension_allowed": stage.extension.allowed,
     }
 
 
@@ -133,6 +142,8 @@ def letter_context(
         ctx["respond_by"] = long_date(facts.respond_by)
         ctx["next_step"] = next_step(service, facts.stage)
         ctx["about_coordinator"] = facts.about_coordinator
+    elif purpose in ("compliment_thanks", "comment_thanks"):
+        ctx["passed_to"] = list(facts.passed_to)
     elif purpose == "extension_notice":
         ctx["stage"] = _stage(service, facts)
         ctx["previous_date"] = long_date(extra.get("previous_date") or facts.respond_by)
@@ -141,11 +152,15 @@ def letter_context(
     elif purpose in ("stage_response", "final_stage"):
         ctx["stage"] = _stage(service, facts)
         ctx["response_date"] = long_date(extra["response_date"])
-        ctx["outcome_summary"] = str(
-            extra.get("outcome_summary") or "[Outcome summary: to be written before sending]"
-        )
+        # never a placeholder: an empty summary leaves the section out
+        ctx["outcome_summary"] = str(extra.get("outcome_summary") or "").strip()
         ctx["next_step"] = next_step(service, facts.stage)
-        ctx["next_stage_request_by"] = long_date(extra.get("next_stage_request_by"))
+        nsr = service.stage(facts.stage).next_stage_request
+        # a last date to ask only where the procedure sets a time limit
+        limited = nsr is not None and nsr.within is not None
+        ctx["next_stage_request_by"] = (
+            long_date(extra.get("next_stage_request_by")) if limited else None
+        )
         ctx["ombudsman"] = _ombudsman(service)
     elif purpose == "safeguarding_alert":
         ctx["kind"] = facts.kind.replace("_", " ")
