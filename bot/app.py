@@ -80,5 +80,6 @@ def build_app(
         deadline_fn=intake_deadlines,
         attachment_max_bytes=config.intake.attachment_max_bytes,
         message_max_bytes=config.intake.message_max_bytes,
+        case_url_base=config.web.base_url,
     )
     return App(config, services, engine, sessions, Intake(sessions, env, clock))

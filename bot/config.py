@@ -115,6 +115,9 @@ class WebConfig:
     secret_key_env: str | None = None
     secret_key_file: Path | None = None
     cookie_secure: bool = True
+    #: Where people open the web UI ("https://cases.example.org"): notifications and alerts
+    #: link to a case under it; "" leaves the link out (they name the reference instead).
+    base_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -282,6 +285,7 @@ _WEB = {
     "secret_key_env": _Key(_str, None, _STR),
     "secret_key_file": _Key(_str, None, "a file path"),
     "cookie_secure": _Key(_bool, True, "true or false"),
+    "base_url": _Key(_str, "", "the web UI's address, https://..."),
 }
 
 _TOP = ("database", "mailbox", "outbound", "daemon", "intake", "web", "digest")
@@ -453,6 +457,11 @@ def parse_config(
         )
     if w["secret_key_file"]:
         w["secret_key_file"] = Path(w["secret_key_file"])
+    if w["base_url"] and not str(w["base_url"]).startswith(("https://", "http://")):
+        raise ConfigError(
+            origin, "web.base_url", f"expected an http(s):// URL, got {w['base_url']!r}"
+        )
+    w["base_url"] = str(w["base_url"]).rstrip("/")
     web = WebConfig(**w)
     digest = _digest(data.get("digest", {}), origin, known_services)
     return Config(origin, database, mailboxes, outbound, daemon, intake, web, digest)

@@ -73,31 +73,48 @@ def test_complaint_gets_one_acknowledgement_with_reference_and_due_date(app: App
 
 
 @pytest.mark.parametrize(
-    ("subject", "purpose", "phrase"),
+    ("subject", "purpose", "phrase", "told"),
     [
         (
             "Thank you so much",
             "compliment_thanks",
-            "We have recorded your message with the reference below.",
+            "We have passed your message to our SENDIASS Coordinator",
+            "sendiass@durham.gov.uk",
         ),
         (
             "A suggestion for your website",
             "comment_thanks",
-            "We have recorded your comments with the reference below.",
+            "We have passed your comments to our SENDIASS Coordinator",
+            "sendiass@durham.gov.uk",
         ),
-        ("Stage 2 please", "next_stage_ack", "Children & Young People's Complaints Officer"),
+        (
+            "Stage 2 please",
+            "next_stage_ack",
+            "Children & Young People's Complaints Officer",
+            "cascomplaints@durham.gov.uk",  # durham L110: the Stage 2 handler is told
+        ),
     ],
 )
-def test_each_kind_gets_its_letter(app: App, subject: str, purpose: str, phrase: str) -> None:
-    ingest(app, make_email(subject=subject))
-    (letter,) = letters(app)
+def test_each_kind_gets_its_letter(
+    app: App, subject: str, purpose: str, phrase: str, told: str
+) -> None:
+    ref = ingest(app, make_email(subject=subject))
+    notice, letter = letters(app)
     assert (letter.purpose, letter.status) == (purpose, "pending")
     assert phrase in letter.body_text
+    # "passed on" / "handled by" is true: the person was sent a notice, without the message
+    assert (notice.purpose, notice.status, notice.to_addr) == ("staff_notice", "pending", told)
+    assert f"Case: {ref}" in notice.body_text
+    with app.sessions() as s:
+        case = s.scalar(select(Case).where(Case.reference == ref))
+        assert case is not None
+        told_events = [e.detail["to"] for e in case.events if e.kind == "notified"]
+    assert told_events == [told]
 
 
 def test_next_stage_acknowledgement_names_the_final_stage_and_the_ombudsman(app: App) -> None:
     ingest(app, make_email(subject="Stage 2 please"))
-    (letter,) = letters(app)
+    (letter,) = [x for x in letters(app) if x.purpose != "staff_notice"]
     assert "We have received your request for Stage 2" in letter.subject
     assert "Local Government and Social Care Ombudsman" in letter.body_text
     assert "0300 061 0614" in letter.body_text
@@ -145,8 +162,18 @@ def test_safeguarding_alerts_the_coordinator_without_the_message(app: App) -> No
 
 
 def test_complaint_about_the_coordinator_is_held_and_names_the_stage_2_handler(app: App) -> None:
-    ingest(app, complaint(subject="Complaint about the coordinator"))
-    (letter,) = letters(app)
+    ref = ingest(app, complaint(subject="Complaint about the coordinator"))
+    notice, letter = letters(app)
+    # the Stage 2 handler is told at once, with the reason; the case leaves the queue of the
+    # person it is about (restricted) and is theirs
+    assert (notice.purpose, notice.status) == ("staff_notice", "pending")
+    assert notice.to_addr == "cascomplaints@durham.gov.uk"
+    assert "because it is about the person who would normally handle it" in notice.body_text
+    with app.sessions() as s:
+        case = s.scalar(select(Case).where(Case.reference == ref))
+        assert case is not None
+        assert case.restricted and case.handler == "cascomplaints@durham.gov.uk"
+        assert [e.detail["to"] for e in case.events if e.kind == "routed"] == [case.handler]
     assert letter.status == "held"
     assert "about the coordinator" in (letter.hold_reason or "")
     assert letter.to_addr == "alex.parent@example.org"
@@ -263,7 +290,8 @@ def test_every_outbox_row_has_a_unique_message_id(app: App) -> None:
         ingest(app, complaint(subject=subject))
     with app.sessions() as s:
         ids = list(s.scalars(select(OutboxLetter.message_id)))
-    assert len(ids) == 4 == len(set(ids))
+    # four letters, and the two notices the compliment and comment caused
+    assert len(ids) == 6 == len(set(ids))
     assert all(i.startswith("<") and i.endswith("@durham.gov.uk>") for i in ids)
 
 

@@ -165,6 +165,15 @@ def letter_context(
     elif purpose == "safeguarding_alert":
         ctx["kind"] = facts.kind.replace("_", " ")
         ctx["coordinator_email"] = service.coordinator_email
+        ctx["case_url"] = str(extra.get("case_url") or "")
+    elif purpose == "staff_notice":
+        # to a member of staff: what the case is and why they are told; never the message
+        ctx["kind"] = facts.kind.replace("_", " ")
+        ctx["stage"] = {"number": facts.stage, "name": service.stage(facts.stage).name}
+        ctx["respond_by"] = long_date(facts.respond_by)
+        ctx["recipient"] = str(extra.get("recipient") or "")
+        ctx["why"] = str(extra.get("why") or "")
+        ctx["case_url"] = str(extra.get("case_url") or "")
     return ctx
 
 
@@ -184,6 +193,14 @@ def sample_facts(service: Service) -> CaseFacts:
 def sample_extra(purpose: str) -> dict[str, Any]:
     if purpose == "extension_notice":
         return {"new_date": date(2026, 12, 14), "reason": "we are waiting to speak to a colleague"}
+    if purpose == "staff_notice":
+        return {
+            "recipient": "Durham County Council Children & Young People's Complaints Officer",
+            "why": "You handle Stage 2 of this complaint.",
+            "case_url": "https://cases.example.org/?q=DUR-2026-0007",
+        }
+    if purpose == "safeguarding_alert":
+        return {"case_url": "https://cases.example.org/?q=DUR-2026-0007"}
     if purpose in ("stage_response", "final_stage"):
         return {
             "response_date": date(2026, 11, 27),

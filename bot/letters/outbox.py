@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -134,10 +135,14 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
-def write_reply_letters(ctx: Context, env_services: Mapping[str, Any]) -> None:
-    """The pipeline's ``reply`` stage: decide and write this message's letters.
+def write_reply_letters(ctx: Context, env_services: Mapping[str, Any], base_url: str = "") -> None:
+    """The pipeline's ``reply`` stage: decide and write this message's letters, and tell the
+    people the procedure names (:mod:`bot.routing`).
 
-    ``env_services`` is the stage environment's services (:class:`Service` objects)."""
+    ``env_services`` is the stage environment's services (:class:`Service` objects);
+    ``base_url`` the web UI's address for links to the case."""
+    from bot import routing  # routing writes letters through this module
+
     services = cast(Mapping[str, Service], env_services)
     p, c, case, msg = ctx.parsed, ctx.classification, ctx.case, ctx.message
     if ctx.outcome is not Outcome.CONTINUE or p is None or c is None or case is None:
@@ -149,6 +154,10 @@ def write_reply_letters(ctx: Context, env_services: Mapping[str, Any]) -> None:
     in_reply_to = None if p.message_id_synthesised else p.message_id
     refs = message_ids([*p.references, *([in_reply_to] if in_reply_to else [])])
 
+    new_case = msg is None or msg.disposition != "thread"
+    if new_case and c.kind in ("complaint", "stage2_request") and not c.out_of_scope:
+        # the stage's handler (never the person complained about) and the required copies
+        notes.extend(routing.enter_stage(session, service, case, now, base_url))
     if c.safeguarding:
         # No generic letter; the coordinator hears at once, without the message text.
         key = idempotency_key(case, "safeguarding_alert", _digest(ctx.dedupe_key or p.message_id))
@@ -161,7 +170,12 @@ def write_reply_letters(ctx: Context, env_services: Mapping[str, Any]) -> None:
             to_addr=service.coordinator_email,
             status="pending",
             hold_reason=None,
-            context=letter_context(service, "safeguarding_alert", CaseFacts.of(case)),
+            context=letter_context(
+                service,
+                "safeguarding_alert",
+                CaseFacts.of(case),
+                {"case_url": routing.case_url(base_url, case)},
+            ),
             now=now,
             in_reply_to=in_reply_to,
             references=refs,
@@ -185,6 +199,10 @@ def write_reply_letters(ctx: Context, env_services: Mapping[str, Any]) -> None:
         session, policy_for(service.key), ctx.hold_reasons, p.from_addr, p.reply_to, now
     )
     status = "held" if holds else "pending"
+    facts = CaseFacts.of(case)
+    if purpose in ("compliment_thanks", "comment_thanks"):
+        # "passed on" only to people actually told
+        facts = replace(facts, passed_to=routing.passed_on(session, service, case, now, base_url))
     add_letter(
         session,
         service=service,
@@ -194,7 +212,7 @@ def write_reply_letters(ctx: Context, env_services: Mapping[str, Any]) -> None:
         to_addr=p.from_addr,
         status=status,
         hold_reason="; ".join(holds) or None,
-        context=letter_context(service, purpose, CaseFacts.of(case)),
+        context=letter_context(service, purpose, facts),
         now=now,
         in_reply_to=in_reply_to,
         references=refs,

@@ -152,6 +152,10 @@ def _sample_for(service: Service, purpose: str) -> CaseFacts:
         nsr = service.first_stage.next_stage_request
         stage = nsr.to_stage if nsr is not None else service.first_stage.number
         return _with_due(service, replace(facts, kind="stage2_request", stage=stage))
+    if purpose == "staff_notice":
+        nsr = service.first_stage.next_stage_request
+        stage = nsr.to_stage if nsr is not None else service.first_stage.number
+        return _with_due(service, replace(facts, stage=stage))
     if purpose == "final_stage":
         return _with_due(service, replace(facts, stage=service.final_stage.number))
     if purpose in ("compliment_thanks", "comment_thanks"):

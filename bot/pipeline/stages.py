@@ -48,6 +48,8 @@ class StageEnv:
     deadline_fn: DeadlineFn
     attachment_max_bytes: int = 10 * 1024 * 1024
     message_max_bytes: int = 50 * 1024 * 1024
+    #: The web UI's address (``web.base_url``): notifications link to the case under it.
+    case_url_base: str = ""
 
 
 Stage = Callable[[Context, StageEnv], None]
@@ -368,7 +370,7 @@ def reply(ctx: Context, env: StageEnv) -> None:
     """Letters go to the outbox in this transaction; a sender thread sends them.
 
     Which letter, and whether it is sent at once or held: :mod:`bot.letters.policy`."""
-    write_reply_letters(ctx, env.services)
+    write_reply_letters(ctx, env.services, env.case_url_base)
 
 
 PIPELINE: tuple[tuple[str, Stage, bool], ...] = (

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot import routing
 from bot.casestate import apply_state, state_of
 from bot.deadlines import check_event_window, initial_deadlines, parse_event_date
 from bot.letters.outbox import queue_letter
@@ -66,6 +67,7 @@ class Ctx:
     user: Principal
     now: datetime
     services: Mapping[str, Service]
+    base_url: str = ""  # web.base_url: notifications link to the case under it
 
     def today(self, service: Service) -> date:
         return to_london(self.now, service.tz).date()
@@ -193,7 +195,12 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
         {"original": original, "corrected": chosen, "changed": changed},
     )
     notes = []
-    if kind != previous_kind and case.status == Status.RECEIVED.value and not case.lifecycle:
+    about_changed = "about_coordinator" in changed and not case.restricted
+    if (
+        (kind != previous_kind or about_changed)
+        and case.status == Status.RECEIVED.value
+        and not case.lifecycle
+    ):
         d = initial_deadlines(service, case.received_at, kind, chosen["about_coordinator"])
         deadlines = {**d.to_json(), "checks": (case.deadlines or {}).get("checks", {})}
         case.deadlines = deadlines
@@ -213,11 +220,42 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
             },
         )
         notes.append("deadlines recomputed")
+        if about_changed:
+            _withdraw_unsent_letter(ctx, case, "complaint_ack")
         letter = _letter_for_kind(ctx, case, kind, chosen["out_of_scope"])
         if letter is not None:
             notes.append(f"{letter.purpose} letter prepared for approval")
+    if (
+        chosen["about_coordinator"]
+        and not case.restricted
+        and kind in ("complaint", "stage2_request")
+        and not chosen["out_of_scope"]
+    ):
+        # a person says the complaint is about the coordinator: it leaves their queue
+        notes.extend(
+            routing.enter_stage(ctx.session, service, case, ctx.now, ctx.base_url, ctx.user.actor)
+        )
     word = "corrected" if changed else "confirmed"
     return f"classification {word}" + (f" ({', '.join(notes)})" if notes else "")
+
+
+def _withdraw_unsent_letter(ctx: Ctx, case: Case, purpose: str) -> None:
+    """An unsent letter that no longer says what is true (it named the wrong handler) is
+    discarded, on the trail, so that a corrected one can be prepared."""
+    for letter in ctx.session.scalars(
+        select(OutboxLetter).where(
+            OutboxLetter.case_id == case.id,
+            OutboxLetter.purpose == purpose,
+            OutboxLetter.status.in_(("held", "pending", "failed")),
+        )
+    ):
+        letter.status = "discarded"
+        record(
+            ctx,
+            case,
+            "letter_discarded",
+            {"outbox_id": letter.id, "purpose": purpose, "why": "the complaint was rerouted"},
+        )
 
 
 def _letter_for_kind(ctx: Ctx, case: Case, kind: str, out_of_scope: bool) -> OutboxLetter | None:
@@ -226,15 +264,20 @@ def _letter_for_kind(ctx: Ctx, case: Case, kind: str, out_of_scope: bool) -> Out
         return None
     if refusal(case.sender_addr, None, own_addresses(ctx.services.values())) is not None:
         return None
-    existing = ctx.session.scalar(
-        select(OutboxLetter.id).where(
-            OutboxLetter.case_id == case.id, OutboxLetter.purpose == purpose
-        )
-    )
-    if existing is not None:
+    existing = ctx.session.scalars(
+        select(OutboxLetter).where(OutboxLetter.case_id == case.id, OutboxLetter.purpose == purpose)
+    ).all()
+    if any(x.status != "discarded" for x in existing):
         return None
     ctx.session.flush()
-    return queue_letter(ctx.session, ctx.services[case.service], case, purpose, ctx.now)
+    return queue_letter(
+        ctx.session,
+        ctx.services[case.service],
+        case,
+        purpose,
+        ctx.now,
+        discriminator=f"corrected{len(existing)}" if existing else None,
+    )
 
 
 def set_event_date(ctx: Ctx, case: Case, value: str) -> str:
@@ -337,14 +380,36 @@ def edit_letter(ctx: Ctx, case: Case, letter_id: int, subject: str, body: str) -
 
 
 def assign(ctx: Ctx, case: Case, handler: str) -> str:
+    """Assign to an account that may work the case or a stage handler / copy address of the
+    service file (anything else is refused), and tell them (bot.routing)."""
     handler = handler.strip().lower()
     if handler and not valid_email(handler):
         raise ActionError(f"handler: {handler!r} is not an email address")
+    service = ctx.services[case.service]
+    person = routing.assignable(ctx.session, service, handler) if handler else None
+    if handler and person is None:
+        raise ActionError(
+            f"handler: {handler} is neither an account that may work {service.key} cases nor "
+            f"a stage handler of its procedure ({', '.join(routing.handler_addresses(service))})"
+        )
     previous = case.handler
     case.handler = handler or None
     _touch(ctx, case)
     record(ctx, case, "assigned", {"from": previous, "to": case.handler})
-    return f"assigned to {handler}" if handler else "unassigned"
+    if person is None:
+        return "unassigned"
+    letter = routing.notify(
+        ctx.session,
+        service,
+        case,
+        to=person,
+        why=f"{case.reference} has been assigned to you by {ctx.user.email}.",
+        code=f"assigned/{ctx.now.isoformat()}",
+        now=ctx.now,
+        base_url=ctx.base_url,
+        actor=ctx.user.actor,
+    )
+    return f"assigned to {handler}" + ("; they have been notified" if letter else "")
 
 
 def link_or_merge(ctx: Ctx, case: Case, other: Case, mode: str) -> str:
@@ -494,6 +559,11 @@ def next_stage(ctx: Ctx, case: Case, requested_on: date | None) -> str:
     on: date | datetime = requested_on if requested_on is not None else ctx.now
     ev = apply_transition(ctx, case, Action.REQUEST_NEXT_STAGE, on)
     message = str(ev["description"])
+    told = routing.enter_stage(
+        ctx.session, ctx.services[case.service], case, ctx.now, ctx.base_url, ctx.user.actor
+    )
+    if told:
+        message += "; " + "; ".join(told)
     if (
         case.sender_addr
         and refusal(case.sender_addr, None, own_addresses(ctx.services.values())) is None
