@@ -212,6 +212,15 @@ class Ombudsman:
 
 
 @dataclass(frozen=True)
+class Safeguarding:
+    """The short reply to someone who discloses a risk: sent at once unless ``hold_reply``
+    (then a coordinator approves it); ``contacts`` only where the document gives them."""
+
+    hold_reply: bool = False
+    contacts: tuple[Contact, ...] = ()
+
+
+@dataclass(frozen=True)
 class Service:
     key: str
     name: str
@@ -229,6 +238,7 @@ class Service:
     cutoff_hour: int | None = None
     closure_days: tuple[Closure, ...] = ()
     routes: tuple[Route, ...] = ()
+    safeguarding: Safeguarding = field(default_factory=Safeguarding)
     path: Path | None = field(default=None, compare=False)
 
     @property
@@ -596,6 +606,17 @@ def _ombudsman(t: _Table) -> Ombudsman:
     return o
 
 
+def _safeguarding(t: _Table | None) -> Safeguarding:
+    if t is None:
+        return Safeguarding()
+    s = Safeguarding(
+        hold_reply=t.flag("hold_reply", required=False),
+        contacts=tuple(_contact(x) for x in t.tables("contacts", required=False)),
+    )
+    t.finish()
+    return s
+
+
 def _day(t: _Table, name: str) -> date:
     v = t._get(name, True)
     if isinstance(v, date) and not hasattr(v, "hour"):
@@ -738,6 +759,7 @@ def parse_service(data: Mapping[str, Any], path: Path) -> Service:
         cutoff_hour=cutoff,
         closure_days=closures,
         routes=tuple(routes),
+        safeguarding=_safeguarding(t.table("safeguarding", required=False)),
         path=path,
     )
     t.finish()

@@ -7,7 +7,7 @@ Dovecot and SMTP in test_letters_e2e.py. All people and events are fictional.
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -151,8 +151,19 @@ def test_no_letter_to_no_reply_or_our_own_addresses(app: App, sender: str) -> No
 def test_safeguarding_alerts_the_coordinator_without_the_message(app: App) -> None:
     raw = complaint(subject="Safeguarding worry", message_id="<sg@example.org>")
     ref = ingest(app, raw)
-    (alert,) = letters(app)
+    alert, reply = letters(app)
     assert alert.purpose == "safeguarding_alert"
+    # the family hears at once: a person reads it today; 999 if a child is in danger
+    assert (reply.purpose, reply.status, reply.to_addr) == (
+        "safeguarding_reply",
+        "pending",
+        "alex.parent@example.org",
+    )
+    assert "A member of our team will read your message today." in reply.body_text
+    assert "If a child or young person is in immediate danger, call 999 now." in reply.body_text
+    assert "Jamie" not in reply.body_text and "worry" not in reply.body_text
+    # no service file gives safeguarding contacts, so none are named
+    assert "You can also contact" not in reply.body_text
     assert alert.status == "pending"
     assert alert.to_addr == "sendiass@durham.gov.uk"  # coordinator_email
     assert alert.subject == f"[{ref}] Same-day attention needed"
@@ -290,8 +301,8 @@ def test_every_outbox_row_has_a_unique_message_id(app: App) -> None:
         ingest(app, complaint(subject=subject))
     with app.sessions() as s:
         ids = list(s.scalars(select(OutboxLetter.message_id)))
-    # four letters, and the two notices the compliment and comment caused
-    assert len(ids) == 6 == len(set(ids))
+    # four letters, the two notices the compliment and comment caused, the safeguarding reply
+    assert len(ids) == 7 == len(set(ids))
     assert all(i.startswith("<") and i.endswith("@durham.gov.uk>") for i in ids)
 
 
@@ -324,3 +335,35 @@ def test_sending_the_acknowledgement_stops_the_acknowledgement_clock(
     with app.sessions() as s:
         case2 = s.scalar(select(Case).where(Case.reference == ref2))
         assert case2 is not None and case2.status == "received"
+
+
+def test_safeguarding_reply_is_held_where_the_service_chooses_and_alert_links_the_case(
+    tmp_path: Path,
+) -> None:
+    from bot.config import WebConfig
+
+    app = letters_app(f"sqlite:///{tmp_path / 'sg.db'}", tmp_path)
+    durham = dataclasses.replace(
+        app.services["durham"],
+        safeguarding=dataclasses.replace(app.services["durham"].safeguarding, hold_reply=True),
+    )
+    services = {**app.services, "durham": durham}
+    app.intake.env = dataclasses.replace(
+        app.intake.env, services=services, case_url_base="https://cases.example.org"
+    )
+    assert WebConfig().base_url == ""
+    ref = ingest(app, complaint(subject="Safeguarding worry"))
+    alert, reply = letters(app)
+    assert f"https://cases.example.org/?q={ref}" in alert.body_text
+    assert reply.status == "held"
+    assert reply.hold_reason == "the service holds safeguarding replies for a coordinator"
+
+
+def test_safeguarding_reply_on_a_weekend_says_when_it_will_be_read(tmp_path: Path) -> None:
+    saturday = datetime(2026, 11, 7, 10, 0, tzinfo=UTC)
+    app = letters_app(f"sqlite:///{tmp_path / 'we.db'}", tmp_path, clock=Clock(saturday))
+    ingest(app, complaint(subject="Safeguarding worry", date=saturday))
+    _, reply = letters(app)
+    assert "outside our working days" in reply.body_text
+    assert "read it on Monday 9 November 2026" in reply.body_text
+    assert "today" not in reply.body_text

@@ -23,6 +23,7 @@ PURPOSES: tuple[str, ...] = (
     "final_stage",
     "safeguarding_alert",
     "staff_notice",
+    "safeguarding_reply",
 )
 
 #: Letters to a member of staff, not to the person who wrote: not counted by the per-sender cap.

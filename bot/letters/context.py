@@ -14,7 +14,7 @@ from typing import Any
 from bot.letters.mime import greeting_name
 from bot.models import Case
 from bot.services import Contact, Service
-from bot.workdays import to_london
+from bot.workdays import clock_start, to_london
 
 
 def long_date(d: date | None) -> str | None:
@@ -166,6 +166,12 @@ def letter_context(
         ctx["kind"] = facts.kind.replace("_", " ")
         ctx["coordinator_email"] = service.coordinator_email
         ctx["case_url"] = str(extra.get("case_url") or "")
+    elif purpose == "safeguarding_reply":
+        # "today" only when the message came on a working day; else the day it will be read
+        start = clock_start(facts.received_at, service.calendar, service.cutoff_hour, service.tz)
+        received = to_london(facts.received_at, service.tz).date()
+        ctx["read_on"] = None if start.value == received else long_date(start.value)
+        ctx["contacts"] = [c.to_json() for c in service.safeguarding.contacts if c.reachable]
     elif purpose == "staff_notice":
         # to a member of staff: what the case is and why they are told; never the message
         ctx["kind"] = facts.kind.replace("_", " ")

@@ -185,7 +185,31 @@ def write_reply_letters(ctx: Context, env_services: Mapping[str, Any], base_url:
         ctx.record("reply", "none", "; ".join([*notes, "reply on an existing case"]))
         return
     if c.safeguarding:
-        ctx.record("reply", "alert", "; ".join([*notes, "no letter to the sender"]))
+        # A short reply to the family at once (a person will read it; 999 in danger), held
+        # only if the service chooses (``[safeguarding] hold_reply``) or the sender is odd.
+        why_not = refusal(p.from_addr, p.automated_reason, own_addresses(services.values()))
+        if why_not is not None:
+            ctx.record("reply", "alert", "; ".join([*notes, f"no reply: {why_not}"]))
+            return
+        holds = hold_reasons(session, policy_for(service.key), [], p.from_addr, p.reply_to, now)
+        if service.safeguarding.hold_reply:
+            holds.append("the service holds safeguarding replies for a coordinator")
+        status = "held" if holds else "pending"
+        add_letter(
+            session,
+            service=service,
+            case=case,
+            purpose="safeguarding_reply",
+            key=idempotency_key(case, "safeguarding_reply"),
+            to_addr=p.from_addr,
+            status=status,
+            hold_reason="; ".join(holds) or None,
+            context=letter_context(service, "safeguarding_reply", CaseFacts.of(case)),
+            now=now,
+            in_reply_to=in_reply_to,
+            references=refs,
+        )
+        ctx.record("reply", "alert", "; ".join([*notes, f"safeguarding_reply {status}", *holds]))
         return
     purpose = letter_for(c.kind, c.out_of_scope)
     if purpose is None:
