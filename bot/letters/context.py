@@ -16,6 +16,12 @@ from bot.models import Case
 from bot.services import Contact, Service
 from bot.workdays import clock_start, to_london
 
+DECISIONS = {
+    "upheld": "We have upheld your complaint.",
+    "partly_upheld": "We have upheld part of your complaint.",
+    "not_upheld": "We have not upheld your complaint.",
+}
+
 
 def long_date(d: date | None) -> str | None:
     """``Friday 27 November 2026``."""
@@ -154,6 +160,10 @@ def letter_context(
         ctx["response_date"] = long_date(extra["response_date"])
         # never a placeholder: an empty summary leaves the section out
         ctx["outcome_summary"] = str(extra.get("outcome_summary") or "").strip()
+        # the decision, its reasons, the actions and any remedy (each left out when empty)
+        ctx["decision"] = DECISIONS.get(str(extra.get("decision") or ""), "")
+        for name in ("reasons", "actions", "remedy"):
+            ctx[name] = str(extra.get(name) or "").strip()
         ctx["next_step"] = next_step(service, facts.stage)
         nsr = service.stage(facts.stage).next_stage_request
         # a last date to ask only where the procedure sets a time limit
@@ -211,6 +221,10 @@ def sample_extra(purpose: str) -> dict[str, Any]:
         return {
             "response_date": date(2026, 11, 27),
             "outcome_summary": "We have looked into each point you raised.",
+            "decision": "partly_upheld",
+            "reasons": "You were not called back when we said you would be.",
+            "actions": "We will check every call-back request each morning.",
+            "remedy": "We apologise for the missed call.",
             "next_stage_request_by": date(2026, 12, 29),
         }
     return {}

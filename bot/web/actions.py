@@ -472,6 +472,26 @@ class Upload:
     content: bytes
 
 
+@dataclass(frozen=True)
+class StageOutcome:
+    """What a stage decided, as the procedures ask a response to say (durham L102-104,
+    L140-142; coventry L44, L58; staffordshire L89-91, L115): upheld, partly upheld or not
+    upheld, why, what will be done, and any remedy (durham L43-49)."""
+
+    decision: str = ""
+    reasons: str = ""
+    actions: str = ""
+    remedy: str = ""
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "decision": self.decision or None,
+            "reasons": self.reasons.strip(),
+            "actions": self.actions.strip(),
+            "remedy": self.remedy.strip(),
+        }
+
+
 def record_response(
     ctx: Ctx,
     case: Case,
@@ -479,14 +499,19 @@ def record_response(
     summary: str,
     upload: Upload | None,
     send_letter: bool,
+    outcome: StageOutcome | None = None,
 ) -> str:
     """The stage's response was sent on ``on``: starts the window for asking for the next
-    stage (``next_stage_request_by``)."""
+    stage (``next_stage_request_by``). ``outcome`` is recorded on the case and the trail and
+    goes into the response letter."""
     summary = summary.strip()
     if not summary:
         raise ActionError("give a summary of the response")
+    outcome = outcome or StageOutcome()
+    if outcome.decision and outcome.decision not in OUTCOMES:
+        raise ActionError(f"unknown decision {outcome.decision!r}")
     stage_no = case.stage
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"outcome": outcome.to_json()}
     if upload is not None:
         if len(upload.content) > MAX_UPLOAD_BYTES:
             raise ActionError(f"the file is over {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
@@ -503,6 +528,8 @@ def record_response(
         ctx.session.flush()
         extra["file"] = {"id": f.id, "filename": f.filename, "size": f.size}
     ev = apply_transition(ctx, case, Action.RESPOND, on, extra=extra)
+    if outcome.decision:
+        case.outcome = outcome.decision
     ctx.session.add(
         CaseNote(
             case_id=case.id, kind="stage_response", text=summary, author=ctx.user.email, at=ctx.now
@@ -522,6 +549,7 @@ def record_response(
                 "response_date": on,
                 "outcome_summary": summary,
                 "next_stage_request_by": case.next_stage_request_by,
+                **outcome.to_json(),
             },
             discriminator=f"stage{stage_no}",
         )

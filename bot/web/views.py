@@ -504,6 +504,12 @@ def _act_respond(ctx: Ctx, case: Case) -> str:
         request.form.get("summary", ""),
         upload,
         request.form.get("send_letter") == "on",
+        outcome=actions.StageOutcome(
+            decision=request.form.get("outcome", ""),
+            reasons=request.form.get("reasons", ""),
+            actions=request.form.get("actions", ""),
+            remedy=request.form.get("remedy", ""),
+        ),
     )
 
 
