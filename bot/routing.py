@@ -130,6 +130,23 @@ def enter_stage(
     stage = service.stage(case.stage)
     handler_stage, handler = service.subject_free_handler(case.stage, about)
     notes: list[str] = []
+    informal = service.route("informal_first")
+    if (
+        informal is not None
+        and case.kind == "complaint"
+        and case.stage == service.first_stage.number
+    ):
+        # coventry L11: informal first through the manager; formal through Speak Up (L17-21)
+        case.flags = {**(case.flags or {}), "route": "informal_first"}
+        add_event(
+            session,
+            case,
+            now,
+            "route",
+            {"code": informal.code, "description": informal.description, "source": informal.source},
+            actor=actor,
+        )
+        notes.append("informal first")
     rerouted = about and (handler_stage != case.stage or _started_later(service, case))
     if rerouted:
         # the case leaves the subject's queue: only its handler works it

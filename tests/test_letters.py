@@ -367,3 +367,21 @@ def test_safeguarding_reply_on_a_weekend_says_when_it_will_be_read(tmp_path: Pat
     assert "outside our working days" in reply.body_text
     assert "read it on Monday 9 November 2026" in reply.body_text
     assert "today" not in reply.body_text
+
+
+def test_coventry_complaint_is_informal_first_and_the_letter_says_how_to_go_formal(
+    app: App,
+) -> None:
+    # coventry-send-iass-complaints-policy.txt:L11 informal first through the SEND IASS
+    # manager; L17-L21 a formal complaint through the Council's Speak Up
+    ref = ingest(app, complaint(service="coventry"), Source("coventry", "coventry"))
+    (letter,) = letters(app)
+    assert letter.purpose == "complaint_ack"
+    assert "We always try to resolve concerns informally first" in letter.body_text
+    assert "Email: speakup@coventry.gov.uk" in letter.body_text
+    assert "Phone: 0800 269851" in letter.body_text
+    with app.sessions() as s:
+        case = s.scalar(select(Case).where(Case.reference == ref))
+        assert case is not None and case.flags["route"] == "informal_first"
+        (ev,) = [e for e in case.events if e.kind == "route"]
+        assert ev.detail["source"] == "coventry-send-iass-complaints-policy.txt:L11"
