@@ -66,6 +66,7 @@ class App:
             max_age_days=self.config.intake.max_age_days,
             letters_max_per_hour=self.config.letters.max_per_hour,
             letters_max_per_domain_per_day=self.config.letters.max_per_domain_per_day,
+            case_url_base=self.config.web.base_url,
         )
         return Intake(self.sessions, env, self.clock)
 

@@ -136,6 +136,9 @@ class WebConfig:
     session_lifetime_minutes: int = 480
     #: ... or after this long without a request (idle timeout), whichever comes first.
     session_idle_minutes: int = 60
+    #: Where people open the web UI ("https://cases.example.org"): notifications and alerts
+    #: link to a case under it; "" leaves the link out (they name the reference instead).
+    base_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -371,6 +374,7 @@ _WEB = {
     "cookie_secure": _Key(_bool, True, "true or false"),
     "session_lifetime_minutes": _Key(_minutes, 480, "a whole number of minutes, 1 to 43200"),
     "session_idle_minutes": _Key(_minutes, 60, "a whole number of minutes, 1 to 43200"),
+    "base_url": _Key(_str, "", "the web UI's address, https://..."),
 }
 
 _TOP = (
@@ -450,13 +454,6 @@ def _table(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise TypeError
     return value
-
-
-def _count(value: Any) -> int:
-    number = _int(value)
-    if number < 1:
-        raise ValueError
-    return number
 
 
 _RETENTION_RULE = {
@@ -602,6 +599,11 @@ def parse_config(
             "web.session_idle_minutes",
             "must not be longer than web.session_lifetime_minutes",
         )
+    if w["base_url"] and not str(w["base_url"]).startswith(("https://", "http://")):
+        raise ConfigError(
+            origin, "web.base_url", f"expected an http(s):// URL, got {w['base_url']!r}"
+        )
+    w["base_url"] = str(w["base_url"]).rstrip("/")
     web = WebConfig(**w)
     digest = _digest(data.get("digest", {}), origin, known_services)
     letters = LettersConfig(**_check_table(data.get("letters", {}), _LETTERS, origin, "letters"))

@@ -30,6 +30,7 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
 )
+from sqlalchemy import false as sa_false
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -129,6 +130,9 @@ class Case(Base):
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id"))
     # 0012_retention: set when retention removed the personal data (bot/retention.py).
     anonymised_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # 0008_routing: a complaint about the person who would handle it is routed away from them:
+    # only its handler works it; managers see it without what people wrote (bot/routing.py).
+    restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
     messages: Mapped[list[Message]] = relationship(back_populates="case", order_by="Message.id")
     events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id")

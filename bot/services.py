@@ -95,15 +95,30 @@ class Window:
 
 @dataclass(frozen=True)
 class Contact:
+    """A person or team: the formal ``role`` from the document, ``who`` (how a letter names
+    them to the reader, a noun phrase; default "the <role>") and only the contact details the
+    document gives. A detail the document does not give is empty and never reaches a letter."""
+
     role: str
     email: str = ""
     address: str = ""
     phone: str = ""
     web: str = ""
+    who: str = ""
+    source: str = ""
+
+    @property
+    def phrase(self) -> str:
+        return self.who or f"the {self.role}"
+
+    @property
+    def reachable(self) -> bool:
+        return bool(self.email or self.address or self.phone or self.web)
 
     def to_json(self) -> dict[str, str]:
         return {
             "role": self.role,
+            "who": self.phrase,
             "email": self.email,
             "address": self.address,
             "phone": self.phone,
@@ -132,6 +147,8 @@ class NextStageRequest:
     method: str
     within: Window | None = None
     source: str = ""
+    #: Where the request goes, with the details the document gives (None: not stated).
+    write_to: Contact | None = None
 
 
 @dataclass(frozen=True)
@@ -145,6 +162,13 @@ class Stage:
     final: bool = False
     next_stage_request: NextStageRequest | None = None
     informal: bool = False
+    #: One sentence to the reader (second person) on what happens at this stage; "" = none.
+    what_happens: str = ""
+    #: People the procedure says must be sent a copy when the stage starts.
+    copies: tuple[Contact, ...] = ()
+    #: The stage's handler is the person a complaint "about the coordinator" is about: such a
+    #: complaint is never handled here but by the next stage's handler.
+    handled_by_subject: bool = False
 
 
 @dataclass(frozen=True)
@@ -188,13 +212,22 @@ class Ombudsman:
 
 
 @dataclass(frozen=True)
+class Safeguarding:
+    """The short reply to someone who discloses a risk: sent at once unless ``hold_reply``
+    (then a coordinator approves it); ``contacts`` only where the document gives them."""
+
+    hold_reply: bool = False
+    contacts: tuple[Contact, ...] = ()
+
+
+@dataclass(frozen=True)
 class Service:
     key: str
     name: str
     reference_prefix: str
     addresses: tuple[str, ...]
     coordinator_email: str
-    privacy_notice_url: str
+    privacy_notice_url: str  # "" until the service confirms it: then letters leave it out
     timezone: str
     holiday_region: str
     contact: Contact
@@ -205,6 +238,7 @@ class Service:
     cutoff_hour: int | None = None
     closure_days: tuple[Closure, ...] = ()
     routes: tuple[Route, ...] = ()
+    safeguarding: Safeguarding = field(default_factory=Safeguarding)
     path: Path | None = field(default=None, compare=False)
 
     @property
@@ -234,6 +268,44 @@ class Service:
 
     def has_stage(self, number: int) -> bool:
         return any(s.number == number for s in self.stages)
+
+    def subject_free_handler(self, stage_no: int, about_coordinator: bool) -> tuple[int, Contact]:
+        """The stage whose handler handles a case now at ``stage_no``, and that handler: the
+        stage's own, or for a complaint about the coordinator at a stage the subject handles,
+        the first later stage's handler who is not the subject."""
+        stage = self.stage(stage_no)
+        if not about_coordinator or not stage.handled_by_subject:
+            return stage.number, stage.handler
+        for later in self.stages:
+            if later.number > stage_no and not later.handled_by_subject:
+                return later.number, later.handler
+        return stage.number, stage.handler
+
+    def missing(self) -> list[str]:
+        """What the service file leaves out that a letter or a notification would use: each
+        is omitted from letters until the service confirms it (``check-config`` lists them)."""
+        out: list[str] = []
+        if not self.privacy_notice_url:
+            out.append("privacy_notice_url: not confirmed (letters leave the link out)")
+        for st in self.stages:
+            if not st.handler.email:
+                out.append(
+                    f"stages[{st.number}].handler ({st.handler.role}): no email address "
+                    "(cannot be notified)"
+                )
+            for c in st.copies:
+                if not c.email:
+                    out.append(
+                        f"stages[{st.number}].copies ({c.role}): no email address "
+                        "(the copy is recorded as not sent)"
+                    )
+            nsr = st.next_stage_request
+            if nsr is not None and (nsr.write_to is None or not nsr.write_to.reachable):
+                out.append(
+                    f"stages[{st.number}].next_stage_request.write_to: no contact details "
+                    "(letters name no address for the request)"
+                )
+        return out
 
     def route(self, code: str) -> Route | None:
         for r in self.routes:
@@ -408,10 +480,12 @@ def _window(t: _Table) -> Window:
 def _contact(t: _Table) -> Contact:
     c = Contact(
         role=t.text("role"),
-        email=t.text("email", required=False),
+        email=t.text("email", required=False).lower(),
         address=t.text("address", required=False),
         phone=t.text("phone", required=False),
         web=t.text("web", required=False),
+        who=t.text("who", required=False),
+        source=t.text("source", required=False),
     )
     if c.email and not _EMAIL_RE.match(c.email):
         raise t.error("email", f"not an email address: {c.email!r}")
@@ -433,11 +507,13 @@ def _extension(t: _Table) -> Extension:
 
 def _next_request(t: _Table) -> NextStageRequest:
     within_t = t.table("within", required=False)
+    write_to = t.table("write_to", required=False)
     n = NextStageRequest(
         to_stage=t.req_int("to_stage"),
         method=t.text("method"),
         within=_window(within_t) if within_t is not None else None,
         source=t.text("source", required=False),
+        write_to=_contact(write_to) if write_to is not None else None,
     )
     t.finish()
     return n
@@ -458,6 +534,9 @@ def _stage(t: _Table) -> Stage:
         final=t.flag("final"),
         next_stage_request=_next_request(nsr) if nsr is not None else None,
         informal=t.flag("informal", required=False),
+        what_happens=t.text("what_happens", required=False),
+        copies=tuple(_contact(x) for x in t.tables("copies", required=False)),
+        handled_by_subject=t.flag("handled_by_subject", required=False),
     )
     t.finish()
     return s
@@ -525,6 +604,17 @@ def _ombudsman(t: _Table) -> Ombudsman:
     )
     t.finish()
     return o
+
+
+def _safeguarding(t: _Table | None) -> Safeguarding:
+    if t is None:
+        return Safeguarding()
+    s = Safeguarding(
+        hold_reply=t.flag("hold_reply", required=False),
+        contacts=tuple(_contact(x) for x in t.tables("contacts", required=False)),
+    )
+    t.finish()
+    return s
 
 
 def _day(t: _Table, name: str) -> date:
@@ -631,8 +721,8 @@ def parse_service(data: Mapping[str, Any], path: Path) -> Service:
     coordinator_email = t.text("coordinator_email")
     if not _EMAIL_RE.match(coordinator_email):
         raise t.error("coordinator_email", f"not an email address: {coordinator_email!r}")
-    privacy = t.text("privacy_notice_url")
-    if not privacy.startswith("https://"):
+    privacy = t.text("privacy_notice_url", required=False)
+    if privacy and not privacy.startswith("https://"):
         raise t.error("privacy_notice_url", f"expected an https:// URL, got {privacy!r}")
     tzname = t.text("timezone")
     try:
@@ -669,6 +759,7 @@ def parse_service(data: Mapping[str, Any], path: Path) -> Service:
         cutoff_hour=cutoff,
         closure_days=closures,
         routes=tuple(routes),
+        safeguarding=_safeguarding(t.table("safeguarding", required=False)),
         path=path,
     )
     t.finish()

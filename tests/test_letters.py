@@ -7,7 +7,7 @@ Dovecot and SMTP in test_letters_e2e.py. All people and events are fictional.
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -58,7 +58,8 @@ def test_complaint_gets_one_acknowledgement_with_reference_and_due_date(app: App
         assert "DUR-2026-0001" in body
         assert "Monday 30 November 2026" in body  # 20 working days after Monday 2 November
         assert "SENDIASS Coordinator" in body
-        assert "https://www.durham.gov.uk/sendiass/privacy-notice" in body
+        # the privacy notice is TO BE CONFIRMED: the sentence is left out, never a guess
+        assert "privacy" not in body
         assert "Stage 2" in body and "20 working days" in body
         # Data minimisation: no quotation of the complaint, its subject, or the child.
         assert "Jamie" not in body and "caseworker" not in body
@@ -72,31 +73,48 @@ def test_complaint_gets_one_acknowledgement_with_reference_and_due_date(app: App
 
 
 @pytest.mark.parametrize(
-    ("subject", "purpose", "phrase"),
+    ("subject", "purpose", "phrase", "told"),
     [
         (
             "Thank you so much",
             "compliment_thanks",
-            "to the member of staff concerned and to their manager",
+            "We have passed your message to our SENDIASS Coordinator",
+            "sendiass@durham.gov.uk",
         ),
         (
             "A suggestion for your website",
             "comment_thanks",
-            "passed your comments to our SENDIASS Coordinator",
+            "We have passed your comments to our SENDIASS Coordinator",
+            "sendiass@durham.gov.uk",
         ),
-        ("Stage 2 please", "next_stage_ack", "Children & Young People's Complaints Officer"),
+        (
+            "Stage 2 please",
+            "next_stage_ack",
+            "Children & Young People's Complaints Officer",
+            "cascomplaints@durham.gov.uk",  # durham L110: the Stage 2 handler is told
+        ),
     ],
 )
-def test_each_kind_gets_its_letter(app: App, subject: str, purpose: str, phrase: str) -> None:
-    ingest(app, make_email(subject=subject))
-    (letter,) = letters(app)
+def test_each_kind_gets_its_letter(
+    app: App, subject: str, purpose: str, phrase: str, told: str
+) -> None:
+    ref = ingest(app, make_email(subject=subject))
+    notice, letter = letters(app)
     assert (letter.purpose, letter.status) == (purpose, "pending")
     assert phrase in letter.body_text
+    # "passed on" / "handled by" is true: the person was sent a notice, without the message
+    assert (notice.purpose, notice.status, notice.to_addr) == ("staff_notice", "pending", told)
+    assert f"Case: {ref}" in notice.body_text
+    with app.sessions() as s:
+        case = s.scalar(select(Case).where(Case.reference == ref))
+        assert case is not None
+        told_events = [e.detail["to"] for e in case.events if e.kind == "notified"]
+    assert told_events == [told]
 
 
 def test_next_stage_acknowledgement_names_the_final_stage_and_the_ombudsman(app: App) -> None:
     ingest(app, make_email(subject="Stage 2 please"))
-    (letter,) = letters(app)
+    (letter,) = [x for x in letters(app) if x.purpose != "staff_notice"]
     assert "We have received your request for Stage 2" in letter.subject
     assert "Local Government and Social Care Ombudsman" in letter.body_text
     assert "0300 061 0614" in letter.body_text
@@ -133,8 +151,19 @@ def test_no_letter_to_no_reply_or_our_own_addresses(app: App, sender: str) -> No
 def test_safeguarding_alerts_the_coordinator_without_the_message(app: App) -> None:
     raw = complaint(subject="Safeguarding worry", message_id="<sg@example.org>")
     ref = ingest(app, raw)
-    (alert,) = letters(app)
+    alert, reply = letters(app)
     assert alert.purpose == "safeguarding_alert"
+    # the family hears at once: a person reads it today; 999 if a child is in danger
+    assert (reply.purpose, reply.status, reply.to_addr) == (
+        "safeguarding_reply",
+        "pending",
+        "alex.parent@example.org",
+    )
+    assert "A member of our team will read your message today." in reply.body_text
+    assert "If a child or young person is in immediate danger, call 999 now." in reply.body_text
+    assert "Jamie" not in reply.body_text and "worry" not in reply.body_text
+    # no service file gives safeguarding contacts, so none are named
+    assert "You can also contact" not in reply.body_text
     assert alert.status == "pending"
     assert alert.to_addr == "sendiass@durham.gov.uk"  # coordinator_email
     assert alert.subject == f"[{ref}] Same-day attention needed"
@@ -144,18 +173,29 @@ def test_safeguarding_alerts_the_coordinator_without_the_message(app: App) -> No
 
 
 def test_complaint_about_the_coordinator_is_held_and_names_the_stage_2_handler(app: App) -> None:
-    ingest(app, complaint(subject="Complaint about the coordinator"))
-    (letter,) = letters(app)
+    ref = ingest(app, complaint(subject="Complaint about the coordinator"))
+    notice, letter = letters(app)
+    # the Stage 2 handler is told at once, with the reason; the case leaves the queue of the
+    # person it is about (restricted) and is theirs
+    assert (notice.purpose, notice.status) == ("staff_notice", "pending")
+    assert notice.to_addr == "cascomplaints@durham.gov.uk"
+    assert "because it is about the person who would normally handle it" in notice.body_text
+    with app.sessions() as s:
+        case = s.scalar(select(Case).where(Case.reference == ref))
+        assert case is not None
+        assert case.restricted and case.handler == "cascomplaints@durham.gov.uk"
+        assert [e.detail["to"] for e in case.events if e.kind == "routed"] == [case.handler]
     assert letter.status == "held"
     assert "about the coordinator" in (letter.hold_reason or "")
     assert letter.to_addr == "alex.parent@example.org"
     text = letter.body_text
-    assert "Stage 2" in text
+    # durham-sendiass-complaints-procedure.txt:L96: it starts at Stage 2, with the CYPS officer
+    assert "our procedure starts it at Stage 2" in text
     assert (
-        "handled by the Durham County Council Children & Young People's Complaints Officer" in text
+        "It will be handled by the Children & Young People's Complaints Officer of Durham "
+        "County Council (cascomplaints@durham.gov.uk)." in text
     )
-    assert "cascomplaints@durham.gov.uk" in text
-    assert "handled by the SENDIASS Coordinator" not in text
+    assert "handled by our SENDIASS Coordinator" not in text
 
 
 def test_out_of_scope_complaint_gets_a_held_out_of_scope_reply(app: App) -> None:
@@ -262,7 +302,8 @@ def test_every_outbox_row_has_a_unique_message_id(app: App) -> None:
         ingest(app, complaint(subject=subject))
     with app.sessions() as s:
         ids = list(s.scalars(select(OutboxLetter.message_id)))
-    assert len(ids) == 4 == len(set(ids))
+    # four letters, the two notices the compliment and comment caused, the safeguarding reply
+    assert len(ids) == 7 == len(set(ids))
     assert all(i.startswith("<") and i.endswith("@durham.gov.uk>") for i in ids)
 
 
@@ -296,3 +337,53 @@ def test_sending_the_acknowledgement_stops_the_acknowledgement_clock(
     with app.sessions() as s:
         case2 = s.scalar(select(Case).where(Case.reference == ref2))
         assert case2 is not None and case2.status == "received"
+
+
+def test_safeguarding_reply_is_held_where_the_service_chooses_and_alert_links_the_case(
+    tmp_path: Path,
+) -> None:
+    from bot.config import WebConfig
+
+    app = letters_app(f"sqlite:///{tmp_path / 'sg.db'}", tmp_path)
+    durham = dataclasses.replace(
+        app.services["durham"],
+        safeguarding=dataclasses.replace(app.services["durham"].safeguarding, hold_reply=True),
+    )
+    services = {**app.services, "durham": durham}
+    app.intake.env = dataclasses.replace(
+        app.intake.env, services=services, case_url_base="https://cases.example.org"
+    )
+    assert WebConfig().base_url == ""
+    ref = ingest(app, complaint(subject="Safeguarding worry"))
+    alert, reply = letters(app)
+    assert f"https://cases.example.org/?q={ref}" in alert.body_text
+    assert reply.status == "held"
+    assert reply.hold_reason == "the service holds safeguarding replies for a coordinator"
+
+
+def test_safeguarding_reply_on_a_weekend_says_when_it_will_be_read(tmp_path: Path) -> None:
+    saturday = datetime(2026, 11, 7, 10, 0, tzinfo=UTC)
+    app = letters_app(f"sqlite:///{tmp_path / 'we.db'}", tmp_path, clock=Clock(saturday))
+    ingest(app, complaint(subject="Safeguarding worry", date=saturday))
+    _, reply = letters(app)
+    assert "outside our working days" in reply.body_text
+    assert "read it on Monday 9 November 2026" in reply.body_text
+    assert "today" not in reply.body_text
+
+
+def test_coventry_complaint_is_informal_first_and_the_letter_says_how_to_go_formal(
+    app: App,
+) -> None:
+    # coventry-send-iass-complaints-policy.txt:L11 informal first through the SEND IASS
+    # manager; L17-L21 a formal complaint through the Council's Speak Up
+    ref = ingest(app, complaint(service="coventry"), Source("coventry", "coventry"))
+    (letter,) = letters(app)
+    assert letter.purpose == "complaint_ack"
+    assert "We always try to resolve concerns informally first" in letter.body_text
+    assert "Email: speakup@coventry.gov.uk" in letter.body_text
+    assert "Phone: 0800 269851" in letter.body_text
+    with app.sessions() as s:
+        case = s.scalar(select(Case).where(Case.reference == ref))
+        assert case is not None and case.flags["route"] == "informal_first"
+        (ev,) = [e for e in case.events if e.kind == "route"]
+        assert ev.detail["source"] == "coventry-send-iass-complaints-policy.txt:L11"

@@ -102,9 +102,12 @@ def test_daemon_acknowledges_people_and_never_machines(
     for name in ("auto_reply.eml", "bounce.eml", "newsletter.eml"):
         account.append("INBOX", (FIXTURES / name).read_bytes(), msg_time=NOW)
     wait_for(lambda: message_count(app) == 5, what="5 messages logged")
-    got = smtp_server.wait_for(2)
-    wait_for(lambda: outbox_statuses(app) == ["sent", "sent"], what="both letters sent")
-    ack, thanks = sorted(got, key=lambda r: r.message["Subject"])
+    # the compliment is passed to the coordinator by a notice, so its thanks says so (issue 14)
+    got = smtp_server.wait_for(3)
+    wait_for(lambda: outbox_statuses(app) == ["sent"] * 3, what="three letters sent")
+    ack, notice, thanks = sorted(got, key=lambda r: r.message["Subject"])
+    assert notice.message["Subject"].startswith("[DUR-2026-0002] For your action")
+    assert notice.rcpt_tos == ("sendiass@durham.gov.uk",)
     assert ack.message["Subject"] == "[DUR-2026-0001] We have received your complaint"
     assert ack.rcpt_tos == ("alex.parent@example.org",)
     assert "Monday 30 November 2026" in ack.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
@@ -126,7 +129,7 @@ def test_daemon_acknowledges_people_and_never_machines(
     with app.sessions() as s:
         reply = s.scalars(select(Message).order_by(Message.id.desc())).first()
     assert reply is not None and reply.disposition == "thread" and reply.case_id == ack_row.case_id
-    assert len(letters(app)) == 2
+    assert len(letters(app)) == 3
 
     # The per-sender cap: the same parent writes four more complaints in a day.
     for i in range(3):
@@ -134,18 +137,18 @@ def test_daemon_acknowledges_people_and_never_machines(
     account.append("INBOX", make_email(subject="Complaint 3", from_addr="pat@example.org"))
     # And a held letter (low confidence) that waits for a coordinator.
     account.append("INBOX", make_email(subject="Not sure who to ask", from_addr="jo@example.org"))
-    wait_for(lambda: len(letters(app)) == 7, what="five more letters written")
-    wait_for(lambda: len(smtp_server.messages()) == 5, what="three more sent")
+    wait_for(lambda: len(letters(app)) == 8, what="five more letters written")
+    wait_for(lambda: len(smtp_server.messages()) == 6, what="three more sent")
     # The SMTP server has the letter a moment before the sender records it as sent.
     wait_for(
-        lambda: [r.status for r in letters(app)[2:]] == ["sent", "sent", "sent", "held", "held"],
+        lambda: [r.status for r in letters(app)[3:]] == ["sent", "sent", "sent", "held", "held"],
         what="three more recorded as sent, two held",
     )
     rows = letters(app)
-    assert "per-sender limit" in (rows[5].hold_reason or "")
-    assert "low confidence" in (rows[6].hold_reason or "")
+    assert "per-sender limit" in (rows[6].hold_reason or "")
+    assert "low confidence" in (rows[7].hold_reason or "")
     time.sleep(1.0)  # the sender has had its chance: held letters stay put
-    assert len(smtp_server.messages()) == 5
+    assert len(smtp_server.messages()) == 6
 
     # A coordinator approves the held letter; the running daemon sends it.
     config = tmp_path / "cli.toml"
@@ -154,12 +157,12 @@ def test_daemon_acknowledges_people_and_never_machines(
         f'[outbound]\ntransport = "maildir"\npath = "{tmp_path / "unused"}"\n',
         encoding="utf-8",
     )
-    assert cli(["--config", str(config), "letters", "approve", str(rows[6].id)]) == 0
+    assert cli(["--config", str(config), "letters", "approve", str(rows[7].id)]) == 0
     capsys.readouterr()
-    wait_for(lambda: len(smtp_server.messages()) == 6, what="approved letter sent", timeout=20)
+    wait_for(lambda: len(smtp_server.messages()) == 7, what="approved letter sent", timeout=20)
     assert smtp_server.messages()[-1].rcpt_tos == ("jo@example.org",)
-    assert smtp_server.data_transactions == 6
-    assert len({m.message_id for m in smtp_server.messages()}) == 6
+    assert smtp_server.data_transactions == 7
+    assert len({m.message_id for m in smtp_server.messages()}) == 7
 
 
 def _config_file(tmp_path: Path, account: ImapAccount, smtp: SmtpSink) -> Path:

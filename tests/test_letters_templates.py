@@ -19,7 +19,7 @@ import pytest
 from bot.errors import ConfigError
 from bot.letters import PURPOSES
 from bot.letters.context import letter_context, long_date, sample_extra
-from bot.letters.render import TEMPLATE_DIR, LetterRenderer, _sample_for
+from bot.letters.render import TEMPLATE_DIR, LetterRenderer, _sample_for, applicable
 from bot.services import Service, load_services
 
 GOLDEN = Path(__file__).parent / "golden" / "letters"
@@ -41,8 +41,15 @@ def render(
     return f"Subject: {out.subject}\n\n{out.text}", out.html
 
 
-@pytest.mark.parametrize("service_key", ["durham", "stoke"])
-@pytest.mark.parametrize("purpose", PURPOSES)
+GOLDEN_CASES = [
+    (key, purpose)
+    for key, service in sorted(load_services().items())
+    for purpose in PURPOSES
+    if applicable(service, purpose)
+]
+
+
+@pytest.mark.parametrize(("service_key", "purpose"), GOLDEN_CASES)
 def test_golden(services: dict[str, Service], service_key: str, purpose: str) -> None:
     text, html = render(LetterRenderer(TEMPLATE_DIR), services[service_key], purpose)
     for suffix, got in ((".txt", text), (".html", html)):
@@ -59,10 +66,17 @@ def test_stoke_override_speaks_of_its_own_stage_1(services: dict[str, Service]) 
     stoke, _ = render(r, services["stoke"], "complaint_ack")
     durham, _ = render(r, services["durham"], "complaint_ack")
     assert "in person or by phone" in stoke and "four stages" in stoke
-    assert "There is no time limit" in stoke
+    assert "sets no time limit" in stoke
     assert "in person or by phone" not in durham
     # Stoke's other letters are the defaults.
     assert render(r, services["stoke"], "compliment_thanks")[0].count("member of staff") == 1
+
+
+def test_no_golden_file_for_a_letter_that_can_never_be_sent() -> None:
+    # Stoke's procedure describes no extension at any stage, so it has no extension letter.
+    assert not (GOLDEN / "stoke" / "extension_notice.txt").exists()
+    assert ("durham", "extension_notice") in GOLDEN_CASES
+    assert ("stoke", "extension_notice") not in GOLDEN_CASES
 
 
 def test_every_letter_renders_for_every_service(services: dict[str, Service]) -> None:

@@ -369,6 +369,9 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"  service files: {services_dir}")
     print(f"  letter templates: {templates} rendered with sample data")
     print(f"  services: {', '.join(sorted(services))}")
+    for key in sorted(services):
+        for gap in services[key].missing():
+            print(f"  {key}: missing {gap}")
     for mb in config.mailboxes:
         where = f"{mb.host}:{mb.port}/{mb.folder}" if mb.source == "imap" else str(mb.path)
         print(f"  mailbox {mb.name}: {mb.source} {where} -> {mb.service}")

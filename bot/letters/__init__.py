@@ -22,10 +22,12 @@ PURPOSES: tuple[str, ...] = (
     "stage_response",
     "final_stage",
     "safeguarding_alert",
+    "staff_notice",
+    "safeguarding_reply",
 )
 
 #: Letters to a member of staff, not to the person who wrote: not counted by the per-sender cap.
-STAFF_PURPOSES = frozenset({"safeguarding_alert"})
+STAFF_PURPOSES = frozenset({"safeguarding_alert", "staff_notice"})
 
 #: Letters that acknowledge a complaint or a request for the next stage.
 ACKNOWLEDGEMENTS = frozenset({"complaint_ack", "next_stage_ack"})

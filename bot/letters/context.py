@@ -14,7 +14,13 @@ from typing import Any
 from bot.letters.mime import greeting_name
 from bot.models import Case
 from bot.services import Contact, Service
-from bot.workdays import to_london
+from bot.workdays import clock_start, to_london
+
+DECISIONS = {
+    "upheld": "We have upheld your complaint.",
+    "partly_upheld": "We have upheld part of your complaint.",
+    "not_upheld": "We have not upheld your complaint.",
+}
 
 
 def long_date(d: date | None) -> str | None:
@@ -36,6 +42,9 @@ class CaseFacts:
     stage: int
     respond_by: date | None
     about_coordinator: bool = False
+    #: Roles of the people a notification about this case was actually queued for (a thanks
+    #: letter says "passed on" only to them).
+    passed_to: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, case: Case) -> CaseFacts:
@@ -78,21 +87,19 @@ def next_step(service: Service, stage_no: int) -> dict[str, Any]:
         "name": service.stage(nsr.to_stage).name,
         "method": nsr.method,
         "within": nsr.within.describe() if nsr.within is not None else None,
+        "write_to": _contact_or_none(nsr.write_to),
     }
 
 
 def handler_for(service: Service, facts: CaseFacts) -> Contact:
-    """Who handles the case: the stage's handler, or for a complaint about the coordinator
-    that still sits at the first stage, the next stage's handler (never the coordinator)."""
-    stage = service.stage(facts.stage)
-    first = service.first_stage
-    if (
-        facts.about_coordinator
-        and stage.number == first.number
-        and first.next_stage_request is not None
-    ):
-        return service.stage(first.next_stage_request.to_stage).handler
-    return stage.handler
+    """Who handles the case: the stage's handler, or for a complaint about the coordinator at a
+    stage the subject handles, the next stage's handler (never the person complained about)."""
+    return service.subject_free_handler(facts.stage, facts.about_coordinator)[1]
+
+
+def _contact_or_none(c: Contact | None) -> dict[str, str] | None:
+    """A contact a letter may print: only when the document gives a way to reach it."""
+    return c.to_json() if c is not None and c.reachable else None
 
 
 def base_context(service: Service, facts: CaseFacts) -> dict[str, Any]:
@@ -102,6 +109,7 @@ def base_context(service: Service, facts: CaseFacts) -> dict[str, Any]:
             "key": service.key,
             "name": service.name,
             "contact": _contact(service.contact),
+            # "" until the service confirms it: the letter leaves the sentence out
             "privacy_notice_url": service.privacy_notice_url,
         },
         "reference": facts.reference,
@@ -112,11 +120,18 @@ def base_context(service: Service, facts: CaseFacts) -> dict[str, Any]:
 
 def _stage(service: Service, facts: CaseFacts) -> dict[str, Any]:
     stage = service.stage(facts.stage)
+    handler_stage, handler = service.subject_free_handler(facts.stage, facts.about_coordinator)
     return {
         "number": stage.number,
         "name": stage.name,
         "final": stage.final,
-        "handler": _contact(handler_for(service, facts)),
+        "handler": _contact(handler),
+        # the case went past the person it is about to a later stage's handler
+        "rerouted": handler_stage != stage.number,
+        # what happens now: the handling stage's sentence for the reader
+        "what_happens": service.stage(handler_stage).what_happens,
+        # a letter promises a later date only where the procedure allows one
+        "extension_allowed": stage.extension.allowed,
     }
 
 
@@ -133,6 +148,8 @@ def letter_context(
         ctx["respond_by"] = long_date(facts.respond_by)
         ctx["next_step"] = next_step(service, facts.stage)
         ctx["about_coordinator"] = facts.about_coordinator
+    elif purpose in ("compliment_thanks", "comment_thanks"):
+        ctx["passed_to"] = list(facts.passed_to)
     elif purpose == "extension_notice":
         ctx["stage"] = _stage(service, facts)
         ctx["previous_date"] = long_date(extra.get("previous_date") or facts.respond_by)
@@ -141,15 +158,38 @@ def letter_context(
     elif purpose in ("stage_response", "final_stage"):
         ctx["stage"] = _stage(service, facts)
         ctx["response_date"] = long_date(extra["response_date"])
-        ctx["outcome_summary"] = str(
-            extra.get("outcome_summary") or "[Outcome summary: to be written before sending]"
-        )
+        # never a placeholder: an empty summary leaves the section out
+        ctx["outcome_summary"] = str(extra.get("outcome_summary") or "").strip()
+        # the decision, its reasons, the actions and any remedy (each left out when empty)
+        ctx["decision"] = DECISIONS.get(str(extra.get("decision") or ""), "")
+        for name in ("reasons", "actions", "remedy"):
+            ctx[name] = str(extra.get(name) or "").strip()
         ctx["next_step"] = next_step(service, facts.stage)
-        ctx["next_stage_request_by"] = long_date(extra.get("next_stage_request_by"))
+        nsr = service.stage(facts.stage).next_stage_request
+        # a last date to ask only where the procedure sets a time limit
+        limited = nsr is not None and nsr.within is not None
+        ctx["next_stage_request_by"] = (
+            long_date(extra.get("next_stage_request_by")) if limited else None
+        )
         ctx["ombudsman"] = _ombudsman(service)
     elif purpose == "safeguarding_alert":
         ctx["kind"] = facts.kind.replace("_", " ")
         ctx["coordinator_email"] = service.coordinator_email
+        ctx["case_url"] = str(extra.get("case_url") or "")
+    elif purpose == "safeguarding_reply":
+        # "today" only when the message came on a working day; else the day it will be read
+        start = clock_start(facts.received_at, service.calendar, service.cutoff_hour, service.tz)
+        received = to_london(facts.received_at, service.tz).date()
+        ctx["read_on"] = None if start.value == received else long_date(start.value)
+        ctx["contacts"] = [c.to_json() for c in service.safeguarding.contacts if c.reachable]
+    elif purpose == "staff_notice":
+        # to a member of staff: what the case is and why they are told; never the message
+        ctx["kind"] = facts.kind.replace("_", " ")
+        ctx["stage"] = {"number": facts.stage, "name": service.stage(facts.stage).name}
+        ctx["respond_by"] = long_date(facts.respond_by)
+        ctx["recipient"] = str(extra.get("recipient") or "")
+        ctx["why"] = str(extra.get("why") or "")
+        ctx["case_url"] = str(extra.get("case_url") or "")
     return ctx
 
 
@@ -169,10 +209,22 @@ def sample_facts(service: Service) -> CaseFacts:
 def sample_extra(purpose: str) -> dict[str, Any]:
     if purpose == "extension_notice":
         return {"new_date": date(2026, 12, 14), "reason": "we are waiting to speak to a colleague"}
+    if purpose == "staff_notice":
+        return {
+            "recipient": "Durham County Council Children & Young People's Complaints Officer",
+            "why": "You handle Stage 2 of this complaint.",
+            "case_url": "https://cases.example.org/?q=DUR-2026-0007",
+        }
+    if purpose == "safeguarding_alert":
+        return {"case_url": "https://cases.example.org/?q=DUR-2026-0007"}
     if purpose in ("stage_response", "final_stage"):
         return {
             "response_date": date(2026, 11, 27),
             "outcome_summary": "We have looked into each point you raised.",
+            "decision": "partly_upheld",
+            "reasons": "You were not called back when we said you would be.",
+            "actions": "We will check every call-back request each morning.",
+            "remedy": "We apologise for the missed call.",
             "next_stage_request_by": date(2026, 12, 29),
         }
     return {}

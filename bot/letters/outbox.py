@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -136,12 +137,19 @@ def _digest(text: str) -> str:
 
 
 def write_reply_letters(
-    ctx: Context, env_services: Mapping[str, Any], limits: FloodLimits | None = None
+    ctx: Context,
+    env_services: Mapping[str, Any],
+    limits: FloodLimits | None = None,
+    base_url: str = "",
 ) -> None:
-    """The pipeline's ``reply`` stage: decide and write this message's letters.
+    """The pipeline's ``reply`` stage: decide and write this message's letters, and tell the
+    people the procedure names (:mod:`bot.routing`).
 
     ``env_services`` is the stage environment's services (:class:`Service` objects);
-    ``limits`` the flood control (:mod:`bot.letters.flood`) for letters sent at once."""
+    ``limits`` the flood control (:mod:`bot.letters.flood`) for letters sent at once;
+    ``base_url`` the web UI's address for links to the case."""
+    from bot import routing  # routing writes letters through this module
+
     services = cast(Mapping[str, Service], env_services)
     p, c, case, msg = ctx.parsed, ctx.classification, ctx.case, ctx.message
     if ctx.outcome is not Outcome.CONTINUE or p is None or c is None or case is None:
@@ -153,6 +161,10 @@ def write_reply_letters(
     in_reply_to = None if p.message_id_synthesised else p.message_id
     refs = message_ids([*p.references, *([in_reply_to] if in_reply_to else [])])
 
+    new_case = msg is None or msg.disposition != "thread"
+    if new_case and c.kind in ("complaint", "stage2_request") and not c.out_of_scope:
+        # the stage's handler (never the person complained about) and the required copies
+        notes.extend(routing.enter_stage(session, service, case, now, base_url))
     if c.safeguarding:
         # No generic letter; the coordinator hears at once, without the message text.
         key = idempotency_key(case, "safeguarding_alert", _digest(ctx.dedupe_key or p.message_id))
@@ -165,7 +177,12 @@ def write_reply_letters(
             to_addr=service.coordinator_email,
             status="pending",
             hold_reason=None,
-            context=letter_context(service, "safeguarding_alert", CaseFacts.of(case)),
+            context=letter_context(
+                service,
+                "safeguarding_alert",
+                CaseFacts.of(case),
+                {"case_url": routing.case_url(base_url, case)},
+            ),
             now=now,
             in_reply_to=in_reply_to,
             references=refs,
@@ -175,7 +192,31 @@ def write_reply_letters(
         ctx.record("reply", "none", "; ".join([*notes, "reply on an existing case"]))
         return
     if c.safeguarding:
-        ctx.record("reply", "alert", "; ".join([*notes, "no letter to the sender"]))
+        # A short reply to the family at once (a person will read it; 999 in danger), held
+        # only if the service chooses (``[safeguarding] hold_reply``) or the sender is odd.
+        why_not = refusal(p.from_addr, p.automated_reason, own_addresses(services.values()))
+        if why_not is not None:
+            ctx.record("reply", "alert", "; ".join([*notes, f"no reply: {why_not}"]))
+            return
+        holds = hold_reasons(session, policy_for(service.key), [], p.from_addr, p.reply_to, now)
+        if service.safeguarding.hold_reply:
+            holds.append("the service holds safeguarding replies for a coordinator")
+        status = "held" if holds else "pending"
+        add_letter(
+            session,
+            service=service,
+            case=case,
+            purpose="safeguarding_reply",
+            key=idempotency_key(case, "safeguarding_reply"),
+            to_addr=p.from_addr,
+            status=status,
+            hold_reason="; ".join(holds) or None,
+            context=letter_context(service, "safeguarding_reply", CaseFacts.of(case)),
+            now=now,
+            in_reply_to=in_reply_to,
+            references=refs,
+        )
+        ctx.record("reply", "alert", "; ".join([*notes, f"safeguarding_reply {status}", *holds]))
         return
     purpose = letter_for(c.kind, c.out_of_scope)
     if purpose is None:
@@ -189,6 +230,10 @@ def write_reply_letters(
         session, policy_for(service.key), ctx.hold_reasons, p.from_addr, p.reply_to, now
     )
     status = "held" if holds else "pending"
+    facts = CaseFacts.of(case)
+    if purpose in ("compliment_thanks", "comment_thanks"):
+        # "passed on" only to people actually told
+        facts = replace(facts, passed_to=routing.passed_on(session, service, case, now, base_url))
     send_at, waiting = (now, None)
     if status == "pending":
         send_at, waiting = schedule(session, service.key, p.from_addr, now, limits or FloodLimits())
@@ -201,7 +246,7 @@ def write_reply_letters(
         to_addr=p.from_addr,
         status=status,
         hold_reason="; ".join(holds) or waiting,
-        context=letter_context(service, purpose, CaseFacts.of(case)),
+        context=letter_context(service, purpose, facts),
         now=now,
         in_reply_to=in_reply_to,
         references=refs,

@@ -28,11 +28,13 @@ from jinja2 import (
 )
 
 from bot import resources
+from bot.deadlines import stage_deadlines
 from bot.errors import ConfigError
 from bot.letters import PURPOSES
 from bot.letters.context import CaseFacts, letter_context, sample_extra, sample_facts
 from bot.letters.mime import clean_text
 from bot.services import Service
+from bot.workdays import to_london
 
 TEMPLATE_DIR = resources.templates("letters")
 PARTS: tuple[str, ...] = ("subject.txt", "txt", "html")
@@ -129,18 +131,36 @@ class LetterRenderer:
         return count
 
 
+def _with_due(service: Service, facts: CaseFacts) -> CaseFacts:
+    """The sample's response date as the procedure computes it (never a made-up one)."""
+    start = to_london(facts.received_at, service.tz).date()
+    due = stage_deadlines(service, facts.stage, start).respond_by
+    return replace(facts, respond_by=due)
+
+
+def applicable(service: Service, purpose: str) -> bool:
+    """Whether ``purpose`` can ever be written for ``service`` (an extension letter only where
+    some stage of its procedure allows an extension)."""
+    if purpose == "extension_notice":
+        return any(s.extension.allowed for s in service.stages)
+    return True
+
+
 def _sample_for(service: Service, purpose: str) -> CaseFacts:
-    facts = sample_facts(service)
+    facts = _with_due(service, sample_facts(service))
     if purpose == "next_stage_ack":
         nsr = service.first_stage.next_stage_request
         stage = nsr.to_stage if nsr is not None else service.first_stage.number
-        return replace(facts, kind="stage2_request", stage=stage)
+        return _with_due(service, replace(facts, kind="stage2_request", stage=stage))
+    if purpose == "staff_notice":
+        nsr = service.first_stage.next_stage_request
+        stage = nsr.to_stage if nsr is not None else service.first_stage.number
+        return _with_due(service, replace(facts, stage=stage))
     if purpose == "final_stage":
-        return replace(facts, stage=service.final_stage.number)
-    if purpose == "compliment_thanks":
-        return replace(facts, kind="compliment")
-    if purpose == "comment_thanks":
-        return replace(facts, kind="comment")
+        return _with_due(service, replace(facts, stage=service.final_stage.number))
+    if purpose in ("compliment_thanks", "comment_thanks"):
+        # intake notifies the service's contact, so the letter may say it was passed on
+        return replace(facts, kind=purpose.split("_")[0], passed_to=(service.contact.phrase,))
     return facts
 
 

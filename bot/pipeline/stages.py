@@ -56,6 +56,8 @@ class StageEnv:
     #: Automatic letters per service per hour, and per recipient domain per day.
     letters_max_per_hour: int = 60
     letters_max_per_domain_per_day: int = 20
+    #: The web UI's address (``web.base_url``): notifications link to the case under it.
+    case_url_base: str = ""
 
 
 Stage = Callable[[Context, StageEnv], None]
@@ -497,6 +499,7 @@ def reply(ctx: Context, env: StageEnv) -> None:
         ctx,
         env.services,
         FloodLimits(env.letters_max_per_hour, env.letters_max_per_domain_per_day),
+        env.case_url_base,
     )
 
 

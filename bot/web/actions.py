@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from bot import routing
 from bot.casestate import apply_state, state_of
 from bot.deadlines import check_event_window, initial_deadlines, parse_event_date
 from bot.learning import record_label, update_event_date
@@ -67,6 +68,7 @@ class Ctx:
     user: Principal
     now: datetime
     services: Mapping[str, Service]
+    base_url: str = ""  # web.base_url: notifications link to the case under it
 
     def today(self, service: Service) -> date:
         return to_london(self.now, service.tz).date()
@@ -195,7 +197,12 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
     )
     record_label(ctx.session, case, chosen, original, changed, ctx.user.actor, ctx.now)
     notes = []
-    if kind != previous_kind and case.status == Status.RECEIVED.value and not case.lifecycle:
+    about_changed = "about_coordinator" in changed and not case.restricted
+    if (
+        (kind != previous_kind or about_changed)
+        and case.status == Status.RECEIVED.value
+        and not case.lifecycle
+    ):
         d = initial_deadlines(service, case.received_at, kind, chosen["about_coordinator"])
         deadlines = {**d.to_json(), "checks": (case.deadlines or {}).get("checks", {})}
         case.deadlines = deadlines
@@ -215,11 +222,42 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
             },
         )
         notes.append("deadlines recomputed")
+        if about_changed:
+            _withdraw_unsent_letter(ctx, case, "complaint_ack")
         letter = _letter_for_kind(ctx, case, kind, chosen["out_of_scope"])
         if letter is not None:
             notes.append(f"{letter.purpose} letter prepared for approval")
+    if (
+        chosen["about_coordinator"]
+        and not case.restricted
+        and kind in ("complaint", "stage2_request")
+        and not chosen["out_of_scope"]
+    ):
+        # a person says the complaint is about the coordinator: it leaves their queue
+        notes.extend(
+            routing.enter_stage(ctx.session, service, case, ctx.now, ctx.base_url, ctx.user.actor)
+        )
     word = "corrected" if changed else "confirmed"
     return f"classification {word}" + (f" ({', '.join(notes)})" if notes else "")
+
+
+def _withdraw_unsent_letter(ctx: Ctx, case: Case, purpose: str) -> None:
+    """An unsent letter that no longer says what is true (it named the wrong handler) is
+    discarded, on the trail, so that a corrected one can be prepared."""
+    for letter in ctx.session.scalars(
+        select(OutboxLetter).where(
+            OutboxLetter.case_id == case.id,
+            OutboxLetter.purpose == purpose,
+            OutboxLetter.status.in_(("held", "pending", "failed")),
+        )
+    ):
+        letter.status = "discarded"
+        record(
+            ctx,
+            case,
+            "letter_discarded",
+            {"outbox_id": letter.id, "purpose": purpose, "why": "the complaint was rerouted"},
+        )
 
 
 def _letter_for_kind(ctx: Ctx, case: Case, kind: str, out_of_scope: bool) -> OutboxLetter | None:
@@ -228,15 +266,20 @@ def _letter_for_kind(ctx: Ctx, case: Case, kind: str, out_of_scope: bool) -> Out
         return None
     if refusal(case.sender_addr, None, own_addresses(ctx.services.values())) is not None:
         return None
-    existing = ctx.session.scalar(
-        select(OutboxLetter.id).where(
-            OutboxLetter.case_id == case.id, OutboxLetter.purpose == purpose
-        )
-    )
-    if existing is not None:
+    existing = ctx.session.scalars(
+        select(OutboxLetter).where(OutboxLetter.case_id == case.id, OutboxLetter.purpose == purpose)
+    ).all()
+    if any(x.status != "discarded" for x in existing):
         return None
     ctx.session.flush()
-    return queue_letter(ctx.session, ctx.services[case.service], case, purpose, ctx.now)
+    return queue_letter(
+        ctx.session,
+        ctx.services[case.service],
+        case,
+        purpose,
+        ctx.now,
+        discriminator=f"corrected{len(existing)}" if existing else None,
+    )
 
 
 def set_event_date(ctx: Ctx, case: Case, value: str) -> str:
@@ -340,14 +383,36 @@ def edit_letter(ctx: Ctx, case: Case, letter_id: int, subject: str, body: str) -
 
 
 def assign(ctx: Ctx, case: Case, handler: str) -> str:
+    """Assign to an account that may work the case or a stage handler / copy address of the
+    service file (anything else is refused), and tell them (bot.routing)."""
     handler = handler.strip().lower()
     if handler and not valid_email(handler):
         raise ActionError(f"handler: {handler!r} is not an email address")
+    service = ctx.services[case.service]
+    person = routing.assignable(ctx.session, service, handler) if handler else None
+    if handler and person is None:
+        raise ActionError(
+            f"handler: {handler} is neither an account that may work {service.key} cases nor "
+            f"a stage handler of its procedure ({', '.join(routing.handler_addresses(service))})"
+        )
     previous = case.handler
     case.handler = handler or None
     _touch(ctx, case)
     record(ctx, case, "assigned", {"from": previous, "to": case.handler})
-    return f"assigned to {handler}" if handler else "unassigned"
+    if person is None:
+        return "unassigned"
+    letter = routing.notify(
+        ctx.session,
+        service,
+        case,
+        to=person,
+        why=f"{case.reference} has been assigned to you by {ctx.user.email}.",
+        code=f"assigned/{ctx.now.isoformat()}",
+        now=ctx.now,
+        base_url=ctx.base_url,
+        actor=ctx.user.actor,
+    )
+    return f"assigned to {handler}" + ("; they have been notified" if letter else "")
 
 
 def link_or_merge(ctx: Ctx, case: Case, other: Case, mode: str) -> str:
@@ -416,6 +481,26 @@ class Upload:
     content: bytes
 
 
+@dataclass(frozen=True)
+class StageOutcome:
+    """What a stage decided, as the procedures ask a response to say (durham L102-104,
+    L140-142; coventry L44, L58; staffordshire L89-91, L115): upheld, partly upheld or not
+    upheld, why, what will be done, and any remedy (durham L43-49)."""
+
+    decision: str = ""
+    reasons: str = ""
+    actions: str = ""
+    remedy: str = ""
+
+    def to_json(self) -> dict[str, str | None]:
+        return {
+            "decision": self.decision or None,
+            "reasons": self.reasons.strip(),
+            "actions": self.actions.strip(),
+            "remedy": self.remedy.strip(),
+        }
+
+
 def record_response(
     ctx: Ctx,
     case: Case,
@@ -423,14 +508,19 @@ def record_response(
     summary: str,
     upload: Upload | None,
     send_letter: bool,
+    outcome: StageOutcome | None = None,
 ) -> str:
     """The stage's response was sent on ``on``: starts the window for asking for the next
-    stage (``next_stage_request_by``)."""
+    stage (``next_stage_request_by``). ``outcome`` is recorded on the case and the trail and
+    goes into the response letter."""
     summary = summary.strip()
     if not summary:
         raise ActionError("give a summary of the response")
+    outcome = outcome or StageOutcome()
+    if outcome.decision and outcome.decision not in OUTCOMES:
+        raise ActionError(f"unknown decision {outcome.decision!r}")
     stage_no = case.stage
-    extra: dict[str, Any] = {}
+    extra: dict[str, Any] = {"outcome": outcome.to_json()}
     if upload is not None:
         if len(upload.content) > MAX_UPLOAD_BYTES:
             raise ActionError(f"the file is over {MAX_UPLOAD_BYTES // (1024 * 1024)} MB")
@@ -447,6 +537,8 @@ def record_response(
         ctx.session.flush()
         extra["file"] = {"id": f.id, "filename": f.filename, "size": f.size}
     ev = apply_transition(ctx, case, Action.RESPOND, on, extra=extra)
+    if outcome.decision:
+        case.outcome = outcome.decision
     ctx.session.add(
         CaseNote(
             case_id=case.id, kind="stage_response", text=summary, author=ctx.user.email, at=ctx.now
@@ -466,6 +558,7 @@ def record_response(
                 "response_date": on,
                 "outcome_summary": summary,
                 "next_stage_request_by": case.next_stage_request_by,
+                **outcome.to_json(),
             },
             discriminator=f"stage{stage_no}",
         )
@@ -503,6 +596,11 @@ def next_stage(ctx: Ctx, case: Case, requested_on: date | None) -> str:
     on: date | datetime = requested_on if requested_on is not None else ctx.now
     ev = apply_transition(ctx, case, Action.REQUEST_NEXT_STAGE, on)
     message = str(ev["description"])
+    told = routing.enter_stage(
+        ctx.session, ctx.services[case.service], case, ctx.now, ctx.base_url, ctx.user.actor
+    )
+    if told:
+        message += "; " + "; ".join(told)
     if (
         case.sender_addr
         and refusal(case.sender_addr, None, own_addresses(ctx.services.values())) is None

@@ -186,9 +186,14 @@ def queue(
     bodies_for: set[str],
     today: date,
     f: QueueFilters,
+    *,
+    viewer: str = "",
+    managed: Sequence[str] = (),
 ) -> QueuePage:
     """One page of the queue for the services in ``visible``; sender and subject only for the
-    services in ``bodies_for``."""
+    services in ``bodies_for``. A case routed away from the person it is about
+    (``Case.restricted``, bot.routing) is listed only for its handler (``viewer``) and the
+    managers of its service (``managed``), and shows sender and subject only to its handler."""
     wanted = [x for x in visible if not f.service or x == f.service]
     if not wanted:
         return QueuePage([], 0, 1, 1)
@@ -196,6 +201,13 @@ def queue(
     horizons = {k: due_horizon(today, SOON_WORKING_DAYS, services[k]) for k in wanted}
     rank = rank_expression(today, horizons, waiting).label("rank")
     conds: list[ColumnElement[bool]] = [Case.service.in_(wanted)]
+    may_see: list[ColumnElement[bool]] = [
+        Case.restricted.is_(False),
+        Case.service.in_(list(managed)),
+    ]
+    if viewer:
+        may_see.append(func.lower(Case.handler) == viewer.lower())
+    conds.append(or_(*may_see))
     search = _search(f.q, bool(bodies_for), s.get_bind().dialect.name == "sqlite")
     if search is not None:
         conds.append(search)
@@ -240,6 +252,7 @@ def queue(
         Case.handler,
         Case.acknowledge_by,
         Case.respond_by,
+        Case.restricted,
     )
     fetched = {r.id: r for r in s.execute(select(*cols).where(Case.id.in_(list(ranks)))).all()}
     rows = [(fetched[i], ranks[i]) for i in ranks if i in fetched]
@@ -247,6 +260,8 @@ def queue(
     for r, row_rank in rows:
         svc = services[r.service]
         bodies = r.service in bodies_for
+        if r.restricted:
+            bodies = bool(viewer) and (r.handler or "").lower() == viewer.lower()
         flags = [k for k in ("safeguarding", "about_coordinator", "out_of_scope") if r.flags.get(k)]
         if r.flags.get("within_12_months") is False:
             flags.append("over_12_months")

@@ -28,6 +28,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, defer, load_only
 from werkzeug.wrappers import Response as BaseResponse
 
+from bot import routing
 from bot.letters.waiting import letters_waiting
 from bot.lifecycle import ClosureReason, allowed_actions
 from bot.models import (
@@ -204,7 +205,16 @@ def index() -> Any:
     now = _now()
     today = to_london(now, LONDON).date()
     with app.sessions() as s:
-        page = queries.queue(s, app.services, visible, bodies_for, today, f)
+        page = queries.queue(
+            s,
+            app.services,
+            visible,
+            bodies_for,
+            today,
+            f,
+            viewer=user.email,
+            managed=[v for v in visible if user.is_manager],
+        )
         waiting = queries.flood_banners(s, visible, now)
         late = letters_waiting(s, now, visible)
     args = {k: v for k, v in request.args.items() if k != "page" and v}
@@ -250,6 +260,7 @@ def _case(s: Session, case_id: int, user: Principal, need: str = "open") -> Case
         "act": user.can_act,
         "learning": user.can_write_learning,
     }[need](case.service)
+    allowed = routing.may(user, case, need, allowed)
     if not allowed:
         # Someone who may see the case but not act on it (a manager) is told so: 403.
         status = 403 if need == "act" and user.can_open(case.service) else 404
@@ -289,7 +300,7 @@ def case_page(case_id: int) -> Any:
     with app.sessions.begin() as s:
         case = _case(s, case_id, user)
         service = app.services[case.service]
-        bodies = user.reads_bodies(case.service)
+        bodies = routing.may(user, case, "bodies", user.reads_bodies(case.service))
         _event(s, case.id, user, "viewed", {"bodies": bodies})
         today = to_london(now, service.tz).date()
         state_now = actions.state_of(case, service)
@@ -365,7 +376,7 @@ def case_page(case_id: int) -> Any:
             case=case,
             service=service,
             bodies=bodies,
-            can_act=user.can_act(case.service),
+            can_act=routing.may(user, case, "act", user.can_act(case.service)),
             can_learn=user.can_write_learning(case.service),
             messages=messages,
             notes=notes,
@@ -530,6 +541,12 @@ def _act_respond(ctx: Ctx, case: Case) -> str:
         request.form.get("summary", ""),
         upload,
         request.form.get("send_letter") == "on",
+        outcome=actions.StageOutcome(
+            decision=request.form.get("outcome", ""),
+            reasons=request.form.get("reasons", ""),
+            actions=request.form.get("actions", ""),
+            remedy=request.form.get("remedy", ""),
+        ),
     )
 
 
@@ -605,7 +622,8 @@ def case_action(case_id: int, action: str) -> BaseResponse:
     try:
         with app.sessions.begin() as s:
             case = _case(s, case_id, user, "learning" if action == "learning" else "act")
-            message = handler(Ctx(s, user, _now(), app.services), case)
+            ctx = Ctx(s, user, _now(), app.services, app.config.web.base_url)
+            message = handler(ctx, case)
     except ActionError as exc:
         flash(str(exc), "error")
     else:
@@ -655,7 +673,8 @@ def new_case() -> Any:
                 safeguarding=request.form.get("safeguarding") == "on",
             )
             with app.sessions.begin() as s:
-                case = actions.log_case(Ctx(s, user, now, app.services), new)
+                ctx = Ctx(s, user, now, app.services, app.config.web.base_url)
+                case = actions.log_case(ctx, new)
                 case_id, reference = case.id, case.reference
         except ActionError as exc:
             error = str(exc)

@@ -171,8 +171,10 @@ def test_posts_without_the_csrf_token_are_rejected(web: Web) -> None:
         resp = b.post(f"/cases/{case_id}/assign", {"handler": "x@example.org", **data}, csrf=False)
         assert resp.status_code == 400
     assert web.case(case_id).handler is None
-    assert b.post(f"/cases/{case_id}/assign", {"handler": "x@example.org"}).status_code == 303
-    assert web.case(case_id).handler == "x@example.org"
+    # (a case is assigned only to an account or a configured stage handler: bot.routing)
+    handler = "cascomplaints@durham.gov.uk"
+    assert b.post(f"/cases/{case_id}/assign", {"handler": handler}).status_code == 303
+    assert web.case(case_id).handler == handler
     # the login form is protected too, and a fresh session gets a fresh token
     fresh = web.client()
     resp = fresh.c.post("/login", data={"email": COORD, "password": "whatever"})
@@ -397,12 +399,13 @@ def test_every_view_and_change_is_on_the_trail_with_the_user(web: Web) -> None:
         assert b.get(f"/cases/{case_id}").status_code == 200
     viewed = events(web, case_id, "viewed")
     assert len(viewed) == 3 and {e.actor for e in viewed} == {f"user:{COORD}"}
-    b.act(case_id, "assign", handler="helper@durham.example")
+    b.act(case_id, "assign", handler="cascomplaints@durham.gov.uk")
     b.act(case_id, "event-date", event_date="2026-10-01")
     b.act(case_id, "acknowledge")
     mine = [e for e in events(web, case_id) if e.actor == f"user:{COORD}"]
     assert [e.kind for e in mine if e.kind != "viewed"] == [
         "assigned",
+        "notified",
         "event_date_set",
         "acknowledge",
     ]
@@ -432,12 +435,15 @@ def test_correcting_the_kind_keeps_both_verdicts(web: Web) -> None:
     assert (
         ev.detail["original"]["kind"] == "enquiry" and ev.detail["corrected"]["kind"] == "complaint"
     )
-    assert [x.purpose for x in letters(web, case_id)] == ["complaint_ack"]
+    # about the coordinator: the Stage 2 handler is told and the case leaves the
+    # coordinators' queue (bot.routing), so this coordinator may no longer act on it
+    assert [x.purpose for x in letters(web, case_id)] == ["complaint_ack", "staff_notice"]
     assert letters(web, case_id)[0].status == "held"
-    # confirming again: the classifier's original verdict is still the reference
-    b.act(case_id, "classify", kind="complaint", about_coordinator="on")
+    assert letters(web, case_id)[1].to_addr == "cascomplaints@durham.gov.uk"
+    resp = b.post(f"/cases/{case_id}/classify", {"kind": "complaint"})
+    assert resp.status_code == 404
     again = web.case(case_id).classification["corrected"]
-    assert again["original"]["kind"] == "enquiry"
+    assert again["original"]["kind"] == "enquiry" and again["kind"] == "complaint"
     # a confirmation without change is recorded as such
     other = web.ingest(body=COMPLAINT, subject="Complaint", from_addr="q@example.org")
     kind = web.case(other).kind
