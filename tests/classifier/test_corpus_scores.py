@@ -15,6 +15,13 @@ issue 13 asks); on these corpora that costs precision (0.44-0.85, was 0.85-0.95 
 alone). Raising that threshold to win precision back would miss children at risk on new mail
 (at 0.2: precision 0.68, recall 0.88 in cross-validation).
 
+``sealed5.jsonl`` (200 records by two writers who saw neither the rules nor any other corpus)
+was kept sealed until the model above was final and scored ONCE, first contact: kind
+macro-F1 0.983, safeguarding P/R 0.54/1.00, about_coordinator F1 0.846, out_of_scope F1
+0.909, within_12_months 0.926, event date 0.853, Stage 1 reference 0.875, no automated
+message in a letter kind, 0 of 68 enquiries given a letter. Its floors are those figures,
+rounded down; from now on it is ordinary data (add it to training only with a new sealed set).
+
 Do not tune rules to individual records: add general cue families instead.
 """
 
@@ -92,6 +99,16 @@ FLOORS = {
         "stage1_reference": 0.94,
         "event_date": 0.8,
     },
+    "sealed5": {
+        "macro_f1": 0.98,
+        "safeguarding_recall": 1.0,
+        "safeguarding_precision": 0.54,
+        "about_coordinator_f1": 0.84,
+        "out_of_scope_f1": 0.9,
+        "within_12_months": 0.92,
+        "stage1_reference": 0.87,
+        "event_date": 0.85,
+    },
 }
 CORPORA = {
     "dev": DEV_JSONL,
@@ -100,6 +117,7 @@ CORPORA = {
     "heldout": HELDOUT_JSONL,
     "heldout3": HELDOUT3_JSONL,
     "heldout4": HELDOUT4_JSONL,
+    "sealed5": CORPUS_DIR / "sealed5.jsonl",
 }
 
 
