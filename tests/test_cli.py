@@ -226,6 +226,12 @@ def test_poll_once_no_send_leaves_letters_in_the_outbox(tmp_path: Path, config: 
     assert not (tmp_path / "outbox").exists() or not list((tmp_path / "outbox").glob("*.eml"))
     listed = cli("--config", str(config), "letters", "list", cwd=tmp_path)
     assert "pending" in listed.stdout and "compliment_thanks" in listed.stdout
+    assert "staff_notice" in listed.stdout  # the procedure's copy to the service
     sent = cli("--config", str(config), "letters", "send", cwd=tmp_path)
-    assert "letters: sent 1" in sent.stdout
-    assert len(list((tmp_path / "outbox").glob("*.eml"))) == 1
+    assert "letters: sent 2" in sent.stdout  # the thanks and the notice to the service
+    files = sorted(p.read_text() for p in (tmp_path / "outbox").glob("*.eml"))
+    assert len(files) == 2
+    assert sum("alex.parent@example.org" in text for text in files) == 1
+    assert cli("--config", str(config), "letters", "list", cwd=tmp_path).stdout.strip() == (
+        "no letters waiting"
+    )

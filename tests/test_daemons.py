@@ -57,6 +57,10 @@ transport = "smtp"
 host = "127.0.0.1"
 port = {smtp.port}
 tls = "none"
+[letters]
+# This test is about leases, not flood control: lift the per-service caps.
+max_per_hour = 1000000
+max_per_domain_per_day = 1000000
 [daemon]
 poll_interval = 0.5
 backoff_initial = 0.2
@@ -159,4 +163,6 @@ def _letters(engine: object) -> int:
 
     assert isinstance(engine, Engine)
     with engine.connect() as c:
-        return c.execute(select(func.count()).select_from(OutboxLetter)).scalar_one()
+        # Every letter that may go (held ones wait for a person, by design) has gone.
+        q = select(func.count()).select_from(OutboxLetter).where(OutboxLetter.status != "held")
+        return c.execute(q).scalar_one()

@@ -213,7 +213,7 @@ def test_every_command_in_the_readmes_deployment_section_exists() -> None:
     section = readme_deployment()
     entry = json.loads(one(dockerfile(), "ENTRYPOINT"))
     commands: list[list[str]] = []
-    for block in re.findall(r"```(?:sh|ini)?\n(.*?)```", section, re.S):
+    for block in re.findall(r"```[a-z]*\n(.*?)```", section, re.S):
         for line in block.splitlines():
             line = line.replace("$(date +\\%F)", "DATE")
             line = re.split(r"\s(?:&&|\||#|>)\s?", line)[0]
@@ -234,7 +234,7 @@ def test_every_command_in_the_readmes_deployment_section_exists() -> None:
 
 def test_a_non_editable_install_laid_out_like_the_image_works(tmp_path: Path) -> None:
     """`pip install .` from the files the Dockerfile copies: the installed copy, run from a
-    folder with no checkout, logs a complaint and writes its letter from its own templates."""
+    folder with no checkout, logs a compliment and writes its letter from its own templates."""
     src = tmp_path / "src"
     src.mkdir()
     for name in ("pyproject.toml", "setup.py", "MANIFEST.in", "README.md"):
@@ -260,9 +260,10 @@ def test_a_non_editable_install_laid_out_like_the_image_works(tmp_path: Path) ->
         make_email(
             from_name="Morgan Ellery",
             from_addr="morgan.ellery@example.org",
-            subject="Formal complaint",
-            body="I want to make a formal complaint about how my son's annual review was "
-            "handled.\n\nMorgan Ellery",
+            subject="Thank you",
+            body="I just wanted to say a huge thank you to Priya, your adviser, for all her help "
+            "with my son's annual review. She was brilliant and we felt listened to.\n\n"
+            "Morgan Ellery",
         )
     )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from bot.app import App, build_app
 from bot.cli import main as cli
 from bot.config import WebConfig, parse_config
+from bot.letters import STAFF_PURPOSES
 from bot.letters.sender import FolderTransport, Sender
 from bot.models import Case, Message, OutboxLetter
 from bot.pipeline.context import Outcome, Source
@@ -77,6 +78,11 @@ def letters_of(app: App) -> list[OutboxLetter]:
         return list(s.scalars(select(OutboxLetter).order_by(OutboxLetter.id)))
 
 
+def family_letters_of(app: App) -> list[OutboxLetter]:
+    """The letters to the people who wrote (not the staff notices the procedure asks for)."""
+    return [x for x in letters_of(app) if x.purpose not in STAFF_PURPOSES]
+
+
 def web_client(app: App, email: str = COORD) -> Browser:
     add_users(app)
     flask = create_app(app, WebConfig(cookie_secure=False), secret_key=SECRET)
@@ -104,9 +110,11 @@ def test_a_display_name_with_a_link_is_never_printed_in_a_letter(app: App) -> No
     result = app.intake.process(fixture("phishing_display_name.eml"), DURHAM)
     case = case_of(app, result.case_reference)
     assert case.kind == "compliment" and case.sender_addr == "third.party@example.org"
-    (letter,) = letters_of(app)
-    for text in (letter.body_text, letter.body_html or "", letter.subject):
-        assert "URGENT" not in text and "evil.example" not in text and "re-verify" not in text
+    (letter,) = family_letters_of(app)
+    # Every letter, the thanks and the staff notice the procedure asks for alike.
+    for each in letters_of(app):
+        for text in (each.body_text, each.body_html or "", each.subject):
+            assert "URGENT" not in text and "evil.example" not in text and "re-verify" not in text
     first = letter.body_text.splitlines()[0]
     assert first.endswith(",") and "Parent" not in first
 
@@ -151,7 +159,7 @@ def test_mail_to_another_service_never_attaches_to_a_case_it_names(app: App) -> 
 def test_parties_and_answers_to_our_letters_attach_others_do_not(app: App) -> None:
     thanks = make_email(subject="Thank you", body="Thank you so much, you were brilliant.")
     ref = app.intake.process(thanks, DURHAM).case_reference
-    (letter,) = letters_of(app)
+    (letter,) = family_letters_of(app)
     # The original sender, by reference in the subject: attached.
     same = app.intake.process(make_email(subject=f"Re: [{ref}]", body="One more thing."), DURHAM)
     assert same.case_reference == ref
@@ -237,7 +245,7 @@ def test_old_mail_gets_no_automatic_letter(tmp_path: Path) -> None:
     app = build(tmp_path, intake={"max_age_days": 30})
     thanks = make_email(subject="Thank you", body="Thank you so much, you were brilliant.")
     app.intake.process(thanks, DURHAM, NOW - timedelta(days=45))
-    (letter,) = letters_of(app)
+    (letter,) = family_letters_of(app)
     assert letter.status == "held" and "old mail" in (letter.hold_reason or "")
 
 
@@ -410,19 +418,21 @@ def test_letters_over_the_hourly_limit_wait_and_are_sent_later(tmp_path: Path) -
     app = build(tmp_path, clock=clock, letters={"max_per_hour": 3})
     for i in range(5):
         app.intake.process(_thanks(f"parent{i}@school{i}.example.org"), DURHAM)
-    rows = letters_of(app)
+    rows = family_letters_of(app)
     assert [x.status for x in rows] == ["pending"] * 5
     waiting = [x for x in rows if x.next_attempt_at is not None]
     assert len(waiting) == 2
+    staff = [x for x in letters_of(app) if x.purpose in STAFF_PURPOSES]
+    assert len(staff) == 5 and all(x.next_attempt_at is None for x in staff)  # never held back
     assert all(x.next_attempt_at == NOW + timedelta(hours=1) for x in waiting)
     assert all((x.hold_reason or "").startswith("waiting: ") for x in waiting)
     banner = web_client(app).get("/").get_data(as_text=True)
     assert "2 automatic letter(s) of durham are waiting" in banner
     sender = Sender(app.sessions, app.services, FolderTransport(tmp_path / "sent"), clock)
-    assert sender.drain_once().sent == 3
+    assert sender.drain_once().sent == 3 + 5  # three letters to families, every staff notice
     clock.advance(hours=1, minutes=1)
     assert sender.drain_once().sent == 2  # never dropped
-    assert [x.status for x in letters_of(app)] == ["sent"] * 5
+    assert [x.status for x in letters_of(app)] == ["sent"] * 10
 
 
 def test_letters_to_one_domain_wait_but_webmail_is_exempt(tmp_path: Path) -> None:
@@ -441,9 +451,9 @@ def test_plus_addressing_and_case_do_not_pass_the_per_address_cap(app: App) -> N
     for addr in ("victim+1@example.org", "Victim+2@example.org", "VICTIM@example.org",
                  "victim+4@example.org"):  # fmt: skip
         app.intake.process(_thanks(addr), DURHAM)
-    statuses = [x.status for x in letters_of(app)]
+    statuses = [x.status for x in family_letters_of(app)]
     assert statuses == ["pending", "pending", "pending", "held"]
-    assert "per-sender limit" in (letters_of(app)[-1].hold_reason or "")
+    assert "per-sender limit" in (family_letters_of(app)[-1].hold_reason or "")
 
 
 def test_letters_configuration_keys() -> None:

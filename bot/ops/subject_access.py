@@ -120,7 +120,7 @@ def _party_cases(s: Session, addr: str) -> list[Case]:
                     Case.id.in_(to_them),
                 )
             )
-            .order_by(Case.received_at, Case.id)
+            .order_by(Case.id)
         )
     )
 

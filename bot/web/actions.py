@@ -177,6 +177,7 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
     chosen: dict[str, Any] = {"kind": kind, **{k: bool(flags.get(k)) for k in FLAG_NAMES}}
     changed = [k for k in ("kind", *FLAG_NAMES) if chosen[k] != original.get(k)]
     previous_kind = case.kind
+    previous_scope = bool((case.flags or {}).get("out_of_scope"))
     verdict = {
         **chosen,
         "original": original,
@@ -198,8 +199,10 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
     record_label(ctx.session, case, chosen, original, changed, ctx.user.actor, ctx.now)
     notes = []
     about_changed = "about_coordinator" in changed and not case.restricted
+    # a person says it is (or is not) about this service: the letter must say so
+    scope_changed = chosen["out_of_scope"] != previous_scope
     if (
-        (kind != previous_kind or about_changed)
+        (kind != previous_kind or about_changed or scope_changed)
         and case.status == Status.RECEIVED.value
         and not case.lifecycle
     ):
@@ -224,6 +227,13 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
         notes.append("deadlines recomputed")
         if about_changed:
             _withdraw_unsent_letter(ctx, case, "complaint_ack")
+        old_purpose = letter_for(previous_kind, previous_scope)
+        if (
+            scope_changed
+            and old_purpose
+            and old_purpose != letter_for(kind, chosen["out_of_scope"])
+        ):
+            _withdraw_unsent_letter(ctx, case, old_purpose, "a person corrected the scope")
         letter = _letter_for_kind(ctx, case, kind, chosen["out_of_scope"])
         if letter is not None:
             notes.append(f"{letter.purpose} letter prepared for approval")
@@ -241,7 +251,9 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
     return f"classification {word}" + (f" ({', '.join(notes)})" if notes else "")
 
 
-def _withdraw_unsent_letter(ctx: Ctx, case: Case, purpose: str) -> None:
+def _withdraw_unsent_letter(
+    ctx: Ctx, case: Case, purpose: str, why: str = "the complaint was rerouted"
+) -> None:
     """An unsent letter that no longer says what is true (it named the wrong handler) is
     discarded, on the trail, so that a corrected one can be prepared."""
     for letter in ctx.session.scalars(
@@ -256,7 +268,7 @@ def _withdraw_unsent_letter(ctx: Ctx, case: Case, purpose: str) -> None:
             ctx,
             case,
             "letter_discarded",
-            {"outbox_id": letter.id, "purpose": purpose, "why": "the complaint was rerouted"},
+            {"outbox_id": letter.id, "purpose": purpose, "why": why},
         )
 
 

@@ -263,7 +263,9 @@ def _case(s: Session, case_id: int, user: Principal, need: str = "open") -> Case
     allowed = routing.may(user, case, need, allowed)
     if not allowed:
         # Someone who may see the case but not act on it (a manager) is told so: 403.
-        status = 403 if need == "act" and user.can_open(case.service) else 404
+        # A case routed away from them (bot.routing) is not theirs to see at all: 404.
+        sees = routing.may(user, case, "open", user.can_open(case.service))
+        status = 403 if need == "act" and sees else 404
         s.rollback()
         _deny(case_id, user, need, status)
     return case
@@ -619,15 +621,22 @@ def case_action(case_id: int, action: str) -> BaseResponse:
         abort(404)
     user = _user()
     app = state().app
+    still_open = True
     try:
         with app.sessions.begin() as s:
             case = _case(s, case_id, user, "learning" if action == "learning" else "act")
             ctx = Ctx(s, user, _now(), app.services, app.config.web.base_url)
             message = handler(ctx, case)
+            # the action may route the case away from this person (a complaint about them)
+            still_open = routing.may(user, case, "open", user.can_open(case.service))
     except ActionError as exc:
         flash(str(exc), "error")
     else:
         flash(message, "ok")
+    if not still_open:
+        # done, and no longer theirs to see: back to their cases, not to a 404
+        flash("The case has been passed to its handler and has left your view.", "ok")
+        return redirect(url_for("web.index"), code=303)
     return redirect(url_for("web.case_page", case_id=case_id), code=303)
 
 

@@ -22,6 +22,13 @@ macro-F1 0.983, safeguarding P/R 0.54/1.00, about_coordinator F1 0.846, out_of_s
 message in a letter kind, 0 of 68 enquiries given a letter. Its floors are those figures,
 rounded down; from now on it is ordinary data (add it to training only with a new sealed set).
 
+After the sealed score, one guard was added (classifiers/engine.py ``combine``): the model
+alone may not call a complaint "about another organisation" unless a rule finds another
+organisation named (it flagged short complaints about this service, "my adviser never called
+me back", so their acknowledgement was held). Out-of-scope precision stays 1.00 on every
+corpus; recall on train_a, train_b and heldout3 fell (F1 0.909, 0.857, 0.933), and their
+floors were set to those figures, still above the rules-only floors (heldout3 0.65).
+
 Do not tune rules to individual records: add general cue families instead.
 """
 
@@ -54,7 +61,7 @@ FLOORS = {
         "safeguarding_recall": 1.0,
         "safeguarding_precision": 0.6,
         "about_coordinator_f1": 0.95,
-        "out_of_scope_f1": 0.95,
+        "out_of_scope_f1": 0.9,
         "within_12_months": 0.95,
         "stage1_reference": 0.65,
         "event_date": 0.85,
@@ -64,7 +71,7 @@ FLOORS = {
         "safeguarding_recall": 1.0,
         "safeguarding_precision": 0.8,
         "about_coordinator_f1": 0.95,
-        "out_of_scope_f1": 0.95,
+        "out_of_scope_f1": 0.85,
         "within_12_months": 0.87,
         "stage1_reference": 0.95,
         "event_date": 0.76,
@@ -84,7 +91,7 @@ FLOORS = {
         "safeguarding_recall": 1.0,
         "safeguarding_precision": 0.6,
         "about_coordinator_f1": 0.8,
-        "out_of_scope_f1": 0.95,
+        "out_of_scope_f1": 0.93,
         "within_12_months": 0.96,
         "stage1_reference": 0.94,
         "event_date": 0.9,

@@ -29,14 +29,16 @@ ENQUIRIES = [
 
 
 def _ingest(app: App, body: str, n: int) -> int:
+    arrived = RECEIVED + timedelta(minutes=n)
     raw = make_email(
         from_name=f"Parent {n}",
         from_addr=f"parent{n}@example.org",
         subject=f"Question {n}",
         body=body,
-        date=RECEIVED + timedelta(minutes=n),
+        date=arrived,
     )
-    result = app.intake.process(raw, Source("durham", "durham"))
+    # the service received it then (the case's clock is arrival, not the sender's Date)
+    result = app.intake.process(raw, Source("durham", "durham"), arrival=arrived)
     assert result.case_reference
     with app.sessions() as s:
         case_id = s.scalar(select(Case.id).where(Case.reference == result.case_reference))

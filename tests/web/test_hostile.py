@@ -520,7 +520,11 @@ def test_database_outbox_and_var_are_owner_only_whatever_the_umask(tmp_path: Pat
             )
             assert result.case_reference
             sender = Sender(app.sessions, app.services, FolderTransport(var / "outbox"), Clock())
-            assert sender.drain_once().sent == 1
+            # the thanks to the family, and the notice passing the compliment on (bot.routing)
+            with app.sessions() as s:
+                purposes = sorted(s.scalars(select(OutboxLetter.purpose)))
+            assert purposes == ["compliment_thanks", "staff_notice"], purposes
+            assert sender.drain_once().sent == 2
             key = security.secret_key(WebConfig(), default_file=var / "web_secret_key")
             assert len(key) > 32
             with app.engine.connect():  # the -wal and -shm files exist while connected
