@@ -663,9 +663,9 @@ def combine(rules: Classification, pred: Prediction, model: TextModel) -> Classi
     # Guard: "about another organisation" needs another organisation in the text. On the
     # model's word alone (the rules did not say so) the flag stands only where a rule found
     # one named (target.other_org); a short generic complaint is about us.
-    if result.out_of_scope and not rules.out_of_scope:
-        if not any(r.decision == "target.other_org" for r in rules.reasons):
-            result.out_of_scope = False
+    named_other = any(r.decision == "target.other_org" for r in rules.reasons)
+    if result.out_of_scope and not rules.out_of_scope and not named_other:
+        result.out_of_scope = False
     for flag, raised in model_flag.items():
         if raised and getattr(result, flag):
             reasons.append(

@@ -98,6 +98,7 @@ def test_letters_waiting_over_an_hour_raise_a_banner_and_a_digest_line(tmp_path:
     assert "Letters waiting" not in render_text(d)
 
     web.clock.advance(minutes=61)
+    b.login(COORD)  # an hour without a request ends a web session (web.session_idle_minutes)
     page = b.get("/").get_data(as_text=True)
     assert "letters-waiting" in page and "1 letter(s) have waited more than an hour" in page
     with web.app.sessions() as s:
