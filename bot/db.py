@@ -13,21 +13,22 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool, StaticPool
 
 from bot import files
 from bot.errors import UserError
 from bot.faults import crash_point
+
+if TYPE_CHECKING:
+    from alembic.config import Config as AlembicConfig
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 #: PostgreSQL advisory lock key held by whoever migrates ("SENDIASS" in spirit).
@@ -63,6 +64,8 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(connection: Connection) -> AlembicConfig:
+    from alembic.config import Config as AlembicConfig
+
     cfg = AlembicConfig()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     cfg.attributes["connection"] = connection
@@ -95,6 +98,9 @@ def _migration_engine(url: Any, pool: type[Any] = NullPool, faults: bool = True)
 
 
 def _run_alembic(connection: Connection, revision: str) -> None:
+    from alembic import command
+    from alembic.util.exc import CommandError
+
     try:
         command.upgrade(alembic_config(connection), revision)
     except CommandError as exc:
@@ -172,9 +178,45 @@ def _metadata_tables() -> list[Any]:
     return list(Base.metadata.sorted_tables)
 
 
+_REVISION_LINE = re.compile(r'^(down_revision|revision)\s*=\s*(None|"([^"]+)")', re.MULTILINE)
+
+
+@functools.cache
+def head_revision() -> str | None:
+    """The newest revision among the migrations shipped with this version, read from the
+    files' ``revision``/``down_revision`` lines without importing Alembic (a test checks it
+    against Alembic's own answer). None if the chain is not one line."""
+    revisions: set[str] = set()
+    parents: set[str] = set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        found = dict((m[1], m[3]) for m in _REVISION_LINE.finditer(path.read_text("utf-8")))
+        if found.get("revision"):
+            revisions.add(found["revision"])
+        if found.get("down_revision"):
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 else None
+
+
+def _already_at_head(engine: Engine) -> bool:
+    """True when the database records the newest revision and holds every table: the common
+    case of every start, answered by two cheap reads instead of a locked migration run."""
+    try:
+        with engine.connect() as conn:
+            head = head_revision()
+            if head is None or _recorded_revision(conn) != head:
+                return False
+            present = set(inspect(conn).get_table_names())
+    except SQLAlchemyError:
+        return False
+    return all(t.name in present for t in _metadata_tables())
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision`` (creating it on an empty database), in one
     transaction holding the migration lock."""
+    if revision == "head" and _already_at_head(engine):
+        return
     migrator = _migration_engine(engine.url)
     try:
         with migrator.connect() as conn, conn.begin():

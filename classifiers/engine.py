@@ -35,7 +35,7 @@ from classifiers.lemmas import expand_lemmas
 from classifiers.model import Prediction, TextModel
 from classifiers.quoting import SplitText, split_reply
 from classifiers.rules import Rule, load_rules
-from classifiers.types import Classification, ClassifierInput, Kind, Reason
+from classifiers.types import LOW_CONFIDENCE, Classification, ClassifierInput, Kind, Reason
 
 __all__ = [
     "LETTER_KINDS",
@@ -45,8 +45,6 @@ __all__ = [
     "needs_triage",
 ]
 
-#: Below this confidence the pipeline should send the message to the triage queue.
-LOW_CONFIDENCE = 0.6
 #: Kinds that get an automatic letter (an automated message must never land in one).
 LETTER_KINDS: frozenset[str] = frozenset({"complaint", "stage2_request", "compliment", "comment"})
 

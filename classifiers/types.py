@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
+#: Below this confidence the pipeline should send the message to the triage queue.
+LOW_CONFIDENCE = 0.6
+
 Kind = Literal["complaint", "comment", "compliment", "stage2_request", "enquiry", "automated"]
 KINDS: tuple[Kind, ...] = (
     "complaint",

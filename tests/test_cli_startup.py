@@ -76,6 +76,26 @@ def test_database_commands_do_not_load_the_classifier_charts_or_web(
     assert modules.isdisjoint(HEAVY), modules & set(HEAVY)
 
 
+def test_poll_once_with_no_new_mail_loads_neither_classifier_nor_migrations(
+    tmp_path: Path,
+) -> None:
+    """What cron pays every minute when nothing came: the first run creates the database
+    (Alembic); later runs see it at head without Alembic and never load spaCy, which is
+    loaded only when there is a message to classify."""
+    first, _ = loaded(tmp_path, "poll-once")
+    assert first.returncode == 0, first.stderr
+    proc, modules = loaded(tmp_path, "poll-once")
+    assert proc.returncode == 0, proc.stderr
+    assert "fetched 0" in proc.stdout
+    assert modules.isdisjoint({"spacy", "thinc", "alembic", "matplotlib", "flask"}), modules & {
+        "spacy",
+        "thinc",
+        "alembic",
+        "matplotlib",
+        "flask",
+    }
+
+
 def test_the_command_line_knows_the_web_roles() -> None:
     assert ROLES == SECURITY_ROLES
 

@@ -38,11 +38,12 @@ def migrator(url: str, crash_at: str | None = None) -> subprocess.Popen[str]:
 
 
 def head_revision() -> str:
+    from alembic.config import Config
     from alembic.script import ScriptDirectory
 
     from bot.db import MIGRATIONS
 
-    cfg = db.AlembicConfig()
+    cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     head = ScriptDirectory.from_config(cfg).get_current_head()
     assert head is not None
@@ -190,3 +191,8 @@ def test_half_migrated_with_data_is_explained_in_one_line(tmp_path: Path) -> Non
     # Nothing was changed: the row is still there, the version still empty.
     versions, tables = schema(f"sqlite:///{path}")
     assert versions == [] and tables == {"cases"}
+
+
+def test_head_read_from_the_files_is_alembics_head() -> None:
+    """``bot.db.head_revision`` (a quick read used at every start) agrees with Alembic."""
+    assert db.head_revision() == head_revision()

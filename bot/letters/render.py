@@ -9,6 +9,7 @@ a one-line error naming the file and line instead of failing on a parent's lette
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -19,13 +20,16 @@ from types import TracebackType
 from typing import Any
 
 from jinja2 import (
+    BytecodeCache,
     Environment,
+    FileSystemBytecodeCache,
     FileSystemLoader,
     StrictUndefined,
     TemplateError,
     TemplateSyntaxError,
     select_autoescape,
 )
+from jinja2.bccache import Bucket
 
 from bot import resources
 from bot.deadlines import stage_deadlines
@@ -52,9 +56,36 @@ def _tidy_text(text: str) -> str:
     return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)) + "\n"
 
 
+class _QuietBytecodeCache(FileSystemBytecodeCache):
+    """A cache that can only speed things up: a full or read-only disk means compiling again,
+    never a letter that fails."""
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except (OSError, EOFError, ValueError):
+            bucket.reset()
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def _bytecode_cache() -> BytecodeCache | None:
+    """Compiled templates kept between runs (Jinja2's own cache: a private folder per user in
+    the system's temporary directory, keyed by each template's source checksum, so an edited
+    template is compiled again). Compiling every letter on each start was most of the second a
+    cron ``poll-once`` paid before its first fetch. None when no such folder can be made."""
+    try:
+        return _QuietBytecodeCache()
+    except (OSError, RuntimeError):
+        return None
+
+
 class LetterRenderer:
     def __init__(self, directory: Path = TEMPLATE_DIR) -> None:
         self.directory = Path(directory)
+        self._bytecode = _bytecode_cache()
         self._envs: dict[str, Environment] = {}
         self._checked: set[str] = set()
         self._lock = threading.Lock()
@@ -74,6 +105,7 @@ class LetterRenderer:
                     trim_blocks=True,
                     lstrip_blocks=True,
                     keep_trailing_newline=True,
+                    bytecode_cache=self._bytecode,
                 )
                 self._envs[service_key] = env
             return env

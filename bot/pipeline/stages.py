@@ -28,8 +28,7 @@ from bot.parse import UnparseableMessage, parse_message
 from bot.pipeline.context import BatchMemory, Context, Outcome
 from bot.safehtml import sanitise_for_storage
 from bot.services import Service
-from classifiers import LOW_CONFIDENCE
-from classifiers.types import Classification, ClassifierInput, Reason
+from classifiers.types import LOW_CONFIDENCE, Classification, ClassifierInput, Reason
 
 LONDON = ZoneInfo("Europe/London")
 REFERENCE_RE = re.compile(r"\b([A-Z]{3})-(\d{4})-(\d{4,})\b")
