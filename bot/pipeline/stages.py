@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.casestate import add_event
+from bot.figures import intake_figures
 from bot.letters.flood import FloodLimits
 from bot.letters.outbox import write_reply_letters
 from bot.models import Attachment, Case, Message, OutboxLetter, ReferenceCounter
@@ -386,7 +387,10 @@ def store(ctx: Context, env: StageEnv) -> None:
             acknowledge_by=_date(d.get("acknowledge_by")),
             respond_by=_date(d.get("respond_by")),
             deadlines=d,
-            classification=c.to_json(),
+            classification={
+                **c.to_json(),
+                **intake_figures(c.kind, p.subject, p.new_text or p.text, p.from_addr),
+            },
             created_at=now,
             updated_at=now,
         )
