@@ -41,7 +41,8 @@ _MP = re.compile(
 )
 _YOUNG = re.compile(
     r"\b(?:i am|i'm) (?:1[4-9]|2[0-5])\b|\bmy (?:own )?(?:ehcp|plan|college|sixth form)\b|"
-    r"\b(?:i am|i'm) a young person\b|\b(?:i am|i'm) (?:at|in) (?:college|sixth form|year 1[0-3])\b",
+    r"\b(?:i am|i'm) a young person\b|"
+    r"\b(?:i am|i'm) (?:at|in) (?:college|sixth form|year 1[0-3])\b",
     re.I,
 )
 _PROFESSIONAL = re.compile(
@@ -144,9 +145,9 @@ def set_figures(ctx: Ctx, case: Case, complainant: str, category: str) -> str:
     else:
         after.pop("category", None)
         after.pop("category_source", None)
-    changed = [
-        k for k in ("complainant", "category") if before.get(k) != after.get(k)
-    ] + (["confirmed"] if before.get("complainant_source") != "person" else [])
+    changed = [k for k in ("complainant", "category") if before.get(k) != after.get(k)] + (
+        ["confirmed"] if before.get("complainant_source") != "person" else []
+    )
     if not changed:
         return "nothing changed"
     case.classification = after
@@ -171,3 +172,25 @@ def set_figures(ctx: Ctx, case: Case, complainant: str, category: str) -> str:
     return f"recorded: who complained {what}" + (
         f", category {labels().get(category, category)}" if category else ", no category"
     )
+
+
+def page(classification: Mapping[str, Any] | None, kind: str) -> dict[str, Any]:
+    """What the case page's "For the figures" box shows: the values, where they came from,
+    and the choices."""
+    from bot.reports.categories import labels
+
+    cls = classification or {}
+    cats = {k: v for k, v in labels().items() if k != "uncategorised"}
+    suggested = cls.get("category_suggested")
+    return {
+        "complainant": complainant_of(cls),
+        "complainant_label": COMPLAINANTS.get(complainant_of(cls), "not recorded"),
+        "guessed": cls.get("complainant_source") == "guess",
+        "category": category_of(cls),
+        "category_label": cats.get(category_of(cls) or "", ""),
+        "suggested": suggested if suggested in cats else None,
+        "suggested_label": cats.get(suggested or "", ""),
+        "complainants": COMPLAINANTS,
+        "categories": cats,
+        "has_category": kind in ("complaint", "stage2_request"),
+    }

@@ -187,12 +187,6 @@ class AnnualReport:
     def sections(self) -> list[Section]:
         c, p = self.core, self.previous
         out: list[Section] = []
-        about = (
-            f" {self.about_coordinator} of them were about the coordinator and started at a "
-            "later stage, as the procedures say; they are complaints, not Stage 2 requests."
-            if self.about_coordinator
-            else ""
-        )
         out.append(
             Section(
                 "scope",
@@ -202,9 +196,12 @@ class AnnualReport:
                     f"{', '.join(self.services)}. It counts formal complaints about the "
                     "service made directly, received in the period. Complaints about another "
                     "organisation (out of scope), informal concerns and duplicates are not "
-                    f"counted as complaints. {c.received} complaints were received, compared "
-                    f"with {p.received} in the previous year ({self.previous_period}); "
-                    f"{c.withdrawn} were withdrawn.{about}",
+                    "counted as complaints; complaints made through an MP are counted apart.",
+                    f"Complaints received: {c.received} (previous year, {self.previous_period}: "
+                    f"{p.received}). Withdrawn: {c.withdrawn}.",
+                    "Complaints about the coordinator, which start at a later stage as the "
+                    "procedures say (complaints, not Stage 2 requests): "
+                    f"{self.about_coordinator}.",
                 ),
                 (
                     Table(
@@ -222,7 +219,11 @@ class AnnualReport:
                             ("Referred to the Ombudsman", str(c.ombudsman), str(p.ombudsman)),
                             ("Complaints via an MP", str(c.via_mp), str(p.via_mp)),
                             ("Informal concerns", str(c.informal), str(p.informal)),
-                            ("Out of scope (not counted)", str(c.out_of_scope), str(p.out_of_scope)),
+                            (
+                                "Out of scope (not counted)",
+                                str(c.out_of_scope),
+                                str(p.out_of_scope),
+                            ),
                             ("Compliments", str(c.compliments), str(p.compliments)),
                             ("Comments", str(c.comments), str(p.comments)),
                         ),
@@ -286,9 +287,9 @@ class AnnualReport:
                 "via-mp",
                 "3. Complaints via an MP",
                 (
-                    f"There were a further {c.via_mp} complaints made through an MP's office; "
-                    f"{c.via_mp_duplicates} of them duplicate a complaint also made directly "
-                    "(merged into or linked with it).",
+                    f"Complaints made through an MP's office: {c.via_mp}, of which "
+                    f"{c.via_mp_duplicates} duplicate a complaint also made directly (merged "
+                    "into it or linked with it).",
                 ),
                 (
                     Table(
@@ -308,10 +309,9 @@ class AnnualReport:
                 "informal",
                 "4. Informal concerns",
                 (
-                    f"{c.informal} concerns were handled informally, as the procedures allow, "
-                    "and did not become formal complaints (previous year: "
-                    f"{p.informal}). Concerns raised with staff and never logged are not "
-                    "included.",
+                    "Concerns handled informally, as the procedures allow, that did not become "
+                    f"formal complaints: {c.informal} (previous year: {p.informal}). Concerns "
+                    "raised with staff and never logged are not included.",
                 ),
             )
         )
@@ -321,9 +321,9 @@ class AnnualReport:
                 "who",
                 "5. Who complained?",
                 (
-                    f"Recorded for each complaint at intake (a guess from the words) and "
-                    f"corrected by a coordinator on the case page; {self.complainants_guessed} "
-                    "are still the intake's guess.",
+                    "Recorded for each complaint at intake (a guess from the words) and "
+                    "corrected by a coordinator on the case page. Still the intake's guess: "
+                    f"{self.complainants_guessed}.",
                 ),
                 (Table("Who complained", ("Complainant", "Complaints"), who_rows, "who"),),
             )
@@ -406,7 +406,7 @@ class AnnualReport:
                 "delay",
                 "8. Reasons for delay",
                 (
-                    f"{late_total} responses were out of timescale"
+                    f"Responses out of timescale: {late_total}"
                     + (
                         " ("
                         + ", ".join(f"Stage {k}: {n}" for k, n in self.late_by_stage.items())
@@ -414,7 +414,7 @@ class AnnualReport:
                         if late_total
                         else ""
                     )
-                    + ". The reasons given for the extensions agreed:",
+                    + ". The reasons given for the extensions agreed are below.",
                 ),
                 (
                     Table(
@@ -435,8 +435,7 @@ class AnnualReport:
                 "9. What people complained about",
                 (
                     "Each complaint's category is chosen by a coordinator; keywords only "
-                    "suggest one."
-                    + (f" The largest theme: {top} ({chosen[top]})." if top else ""),
+                    "suggest one." + (f" The largest theme: {top} ({chosen[top]})." if top else ""),
                 ),
                 (Table("Categories", ("Category", "Complaints"), cat_rows, "categories"),),
             )
@@ -446,8 +445,8 @@ class AnnualReport:
                 "dealt",
                 "10. How we dealt with complaints",
                 (
-                    f"Closed complaints by outcome and by how they ended; {self.still_open} "
-                    "were still open when the report was made.",
+                    "Closed complaints by outcome and by how they ended. Still open when the "
+                    f"report was made: {self.still_open}.",
                 ),
                 (
                     Table(
@@ -477,7 +476,10 @@ class AnnualReport:
                     Table(
                         "Ombudsman decisions",
                         ("Decision", "Complaints"),
-                        tuple((k, str(n)) for k, n in self.ombudsman_decisions.items())
+                        tuple(
+                            (k.replace("_", " ").capitalize(), str(n))
+                            for k, n in self.ombudsman_decisions.items()
+                        )
                         or (("No Ombudsman decisions recorded", "0"),),
                         "ombudsman-decisions",
                     ),
@@ -489,8 +491,8 @@ class AnnualReport:
                 "compliments",
                 "11. Compliments received",
                 (
-                    f"{c.compliments} compliments and {c.comments} comments were received "
-                    f"(previous year: {p.compliments} and {p.comments}).",
+                    f"Compliments: {c.compliments} (previous year: {p.compliments}). "
+                    f"Comments: {c.comments} (previous year: {p.comments}).",
                 ),
             )
         )
@@ -513,19 +515,22 @@ class AnnualReport:
         late = sum(self.late_by_stage.values())
         if late:
             out.append(
-                f"{late} responses were out of timescale: work is required to meet each "
+                f"Responses out of timescale: {late}. Work is required to meet each "
                 "procedure's timescales consistently."
             )
-        missing = sum(v.get("late", 0) + v.get("missing", 0) for v in self.acknowledgements.values())
+        missing = sum(v["late"] + v["missing"] for v in self.acknowledgements.values())
         if missing:
-            out.append(f"{missing} acknowledgements were late or not sent: review how they are sent.")
+            out.append(f"Acknowledgements late or not sent: {missing}. Review how they are sent.")
         uncategorised = self.categories.get(category_labels()[UNCATEGORISED], 0)
         if uncategorised:
-            out.append(f"{uncategorised} complaints have no category: categorise them.")
+            out.append(
+                f"Complaints without a category: {uncategorised}. A coordinator should "
+                "choose one on the case page."
+            )
         if self.complainants_guessed:
             out.append(
-                f"{self.complainants_guessed} complaints still carry the intake's guess of who "
-                "complained: confirm them on the case page."
+                f"Complaints where who complained is still the intake's guess: "
+                f"{self.complainants_guessed}. Confirm it on the case page."
             )
         if self.received and not self.learning:
             out.append("Record learning from complaints so that it can be reported.")
@@ -620,9 +625,7 @@ def _core(
         and not c.via_mp
     )
     r.resolved_first_stage = sum(
-        1
-        for c in complaints
-        if c.closure_reason == "resolved" and not c.next_stage_requests()
+        1 for c in complaints if c.closure_reason == "resolved" and not c.next_stage_requests()
     )
     r.informal = sum(1 for c in live if c.kind == "complaint" and c.informal)
     r.out_of_scope = sum(1 for c in live if c.kind == "complaint" and c.out_of_scope)
@@ -648,9 +651,7 @@ def build_annual(
 
     # who complained
     counts = Counter(c.complainant for c in complaints)
-    r.complainants = {
-        label: counts[k] for k, label in COMPLAINANTS.items() if counts.get(k)
-    }
+    r.complainants = {label: counts[k] for k, label in COMPLAINANTS.items() if counts.get(k)}
     if counts.get(NOT_RECORDED):
         r.complainants["Not recorded"] = counts[NOT_RECORDED]
     r.complainants_guessed = sum(
@@ -706,13 +707,9 @@ def build_annual(
 
     closed = [c for c in complaints if c.status == "closed"]
     outcomes = Counter(c.outcome for c in closed)
-    r.outcomes = {
-        label: outcomes[k] for k, label in OUTCOME_LABELS.items() if outcomes.get(k)
-    }
+    r.outcomes = {label: outcomes[k] for k, label in OUTCOME_LABELS.items() if outcomes.get(k)}
     endings = Counter(c.closure_reason for c in closed)
-    r.closure = {
-        CLOSURE_LABELS.get(str(k), str(k)): n for k, n in sorted(endings.items(), key=str)
-    }
+    r.closure = {CLOSURE_LABELS.get(str(k), str(k)): n for k, n in sorted(endings.items(), key=str)}
     r.justification = dict(
         sorted(Counter(c.justification for c in closed if c.justification).items())
     )

@@ -192,7 +192,9 @@ class CaseFacts:
             ext = [e for e in mine if e.kind == "extend" and e.detail.get("respond_by")]
             extended = date.fromisoformat(str(ext[-1].detail["respond_by"])) if ext else None
             out.append(
-                StageClock(n, dl.clock_starts, dl.acknowledge_by, dl.respond_by, extended, ack, resp)
+                StageClock(
+                    n, dl.clock_starts, dl.acknowledge_by, dl.respond_by, extended, ack, resp
+                )
             )
         return out
 

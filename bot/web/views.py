@@ -28,7 +28,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, defer, load_only
 from werkzeug.wrappers import Response as BaseResponse
 
-from bot import routing
+from bot import figures, routing
 from bot.letters.waiting import letters_waiting
 from bot.lifecycle import ClosureReason, allowed_actions
 from bot.models import (
@@ -596,6 +596,20 @@ def _act_learning(ctx: Ctx, case: Case) -> str:
     )
 
 
+def _act_figures(ctx: Ctx, case: Case) -> str:
+    try:
+        return figures.set_figures(
+            ctx, case, request.form.get("complainant", ""), request.form.get("category", "")
+        )
+    except figures.FiguresError as exc:
+        raise ActionError(str(exc)) from None
+
+
+@bp.app_template_global("case_figures")
+def case_figures(case: Case) -> dict[str, Any]:
+    return figures.page(case.classification, case.kind)
+
+
 ACTIONS: dict[str, Callable[[Ctx, Case], str]] = {
     "classify": _act_classify,
     "event-date": _act_event_date,
@@ -610,6 +624,7 @@ ACTIONS: dict[str, Callable[[Ctx, Case], str]] = {
     "withdraw": _act_withdraw,
     "close": _act_close,
     "learning": _act_learning,
+    "figures": _act_figures,
 }
 
 
