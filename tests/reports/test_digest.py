@@ -37,10 +37,11 @@ def seed_week(app: App) -> None:
             sender_addr="ermintrude.q@fictional-example.org",
             subject="Zanzibarian transport complaint",
             acknowledge_by=datetime(2026, 11, 12).date(),
+            classification={"category": "ehcp"},
         )  # fmt: skip
         sd.message(c, "Our flibbertigibbet EHCP is late and nobody replies.")
         due = sd.case(_at(11), status="acknowledged", respond_by=datetime(2026, 11, 19).date(),
-                      subject="Zanzibarian taxi")  # fmt: skip
+                      subject="Zanzibarian taxi", classification={"category": "transport"})  # fmt: skip
         sd.event(due, "acknowledge", datetime(2026, 11, 12).date(), on_time=True,
                  **{"from": {"status": "received", "stage": 1}})  # fmt: skip
         sd.case(_at(12), kind="compliment", status="closed", subject="Zanzibarian thanks")
@@ -72,13 +73,14 @@ def test_digest_content_has_no_personal_data(app: App, tmp_path: Path) -> None:
     seed_week(app)
     with app.sessions() as s:
         d = build_digest(s, app.services, ["durham"], WEEK, MONDAY_0800.date())
-    assert d.new_by_kind == {"complaint": 2, "compliment": 1}
-    assert [r.reference for r in d.overdue] and d.overdue[0].days >= 1
-    assert [r.reference for r in d.due_soon]
-    assert d.ack_on_time == d.ack_total == 1
-    assert d.ombudsman == 1 and d.compliments == 1
-    assert d.categories.get("EHCP issues or delays") == 1
-    assert d.categories.get("Transport") == 1
+    w = d.by_service["durham"]
+    assert w.new_by_kind == {"complaint": 2, "compliment": 1}
+    assert [r.reference for r in w.overdue] and w.overdue[0].days >= 1
+    assert [r.reference for r in w.due_soon]
+    assert w.ack_on_time == w.ack_total == 1
+    assert w.ombudsman == 1 and w.compliments == 1
+    assert w.categories.get("EHCP issues or delays") == 1
+    assert w.categories.get("Transport") == 1
     msg = build_message(d, "reports@x.example", "manager@x.example", MONDAY_0800)
     raw = msg.as_bytes().decode("utf-8", "replace")
     text = cast(EmailMessage, msg.get_body(("plain",))).get_content()
