@@ -20,8 +20,13 @@ from tests.reports.seed import LONDON, Seeder
 from tests.smtpsink import SmtpSink
 
 WEEK = "2026-W47"  # Monday 16 November 2026
-SECRETS = ("Ermintrude", "Quigglesworth", "ermintrude.q@fictional-example.org",
-           "Zanzibarian", "flibbertigibbet")  # fmt: skip
+SECRETS = (
+    "Ermintrude",
+    "Quigglesworth",
+    "ermintrude.q@fictional-example.org",
+    "Zanzibarian",
+    "flibbertigibbet",
+)
 MONDAY_0800 = datetime(2026, 11, 16, 8, 0, tzinfo=LONDON)
 
 
@@ -33,28 +38,44 @@ def seed_week(app: App) -> None:
     with app.sessions() as s:
         sd = Seeder(s, app.services["durham"], tag="W")
         c = sd.case(
-            _at(10), status="received", sender_name="Ermintrude Quigglesworth",
+            _at(10),
+            status="received",
+            sender_name="Ermintrude Quigglesworth",
             sender_addr="ermintrude.q@fictional-example.org",
             subject="Zanzibarian transport complaint",
             acknowledge_by=datetime(2026, 11, 12).date(),
             classification={"category": "ehcp"},
-        )  # fmt: skip
+        )
         sd.message(c, "Our flibbertigibbet EHCP is late and nobody replies.")
-        due = sd.case(_at(11), status="acknowledged", respond_by=datetime(2026, 11, 19).date(),
-                      subject="Zanzibarian taxi", classification={"category": "transport"})  # fmt: skip
-        sd.event(due, "acknowledge", datetime(2026, 11, 12).date(), on_time=True,
-                 **{"from": {"status": "received", "stage": 1}})  # fmt: skip
+        due = sd.case(
+            _at(11),
+            status="acknowledged",
+            respond_by=datetime(2026, 11, 19).date(),
+            subject="Zanzibarian taxi",
+            classification={"category": "transport"},
+        )
+        sd.event(
+            due,
+            "acknowledge",
+            datetime(2026, 11, 12).date(),
+            on_time=True,
+            **{"from": {"status": "received", "stage": 1}},
+        )
         sd.case(_at(12), kind="compliment", status="closed", subject="Zanzibarian thanks")
         old = sd.case(_at(1), status="closed", closure_reason="ombudsman", stage=2)
-        sd.event(old, "close", datetime(2026, 11, 13).date(), reason="ombudsman",
-                 **{"from": {"status": "responded", "stage": 2}})  # fmt: skip
+        sd.event(
+            old,
+            "close",
+            datetime(2026, 11, 13).date(),
+            reason="ombudsman",
+            **{"from": {"status": "responded", "stage": 2}},
+        )
         s.commit()
 
 
 def _smtp_app(db_url: str, tmp_path: Path, smtp: SmtpSink) -> App:
     data = make_config_data(db_url, tmp_path)
-    data["outbound"] = {"transport": "smtp", "host": "127.0.0.1", "port": smtp.port,
-                        "tls": "none"}  # fmt: skip
+    data["outbound"] = {"transport": "smtp", "host": "127.0.0.1", "port": smtp.port, "tls": "none"}
     data["digest"] = {
         "from_addr": "reports@sendiass.example",
         "recipients": [{"email": "manager@durham.example", "services": ["durham"]}],
@@ -64,9 +85,12 @@ def _smtp_app(db_url: str, tmp_path: Path, smtp: SmtpSink) -> App:
 
 def _scheduler(app: App, now: datetime) -> DigestScheduler:
     return DigestScheduler(
-        app.sessions, app.services, app.config.digest, make_transport(app.config.outbound),
+        app.sessions,
+        app.services,
+        app.config.digest,
+        make_transport(app.config.outbound),
         lambda: now,
-    )  # fmt: skip
+    )
 
 
 def test_digest_content_has_no_personal_data(app: App, tmp_path: Path) -> None:
@@ -153,8 +177,10 @@ def test_digest_cli_print(app: App, tmp_path: Path, capsys: pytest.CaptureFixtur
 
     seed_week(app)
     cfg = tmp_path / "c.toml"
-    cfg.write_text(f'[database]\nurl = "{app.config.database.url}"\n'
-                   f'[outbound]\ntransport = "maildir"\npath = "{tmp_path / "o"}"\n')  # fmt: skip
+    cfg.write_text(
+        f'[database]\nurl = "{app.config.database.url}"\n'
+        f'[outbound]\ntransport = "maildir"\npath = "{tmp_path / "o"}"\n'
+    )
     assert main(["--config", str(cfg), "digest", "--week", WEEK, "--print"]) == 0
     out = capsys.readouterr().out
     assert "Weekly complaints digest 2026-W47" in out
