@@ -263,7 +263,7 @@ def build_digest(
 def _env() -> Environment:
     return Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
-        autoescape=select_autoescape(["html", "j2"]),
+        autoescape=select_autoescape(["html", "html.j2"]),  # the .txt.j2 digest is plain text
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
