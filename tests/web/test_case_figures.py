@@ -89,3 +89,29 @@ def test_intake_guesses_and_a_coordinator_decides(web: Web) -> None:
         r = build_annual(s, web.app.services, ["durham"], date(received.year, 1, 1), received)
     assert r.categories == {"Staff conduct": 1}
     assert r.complainants == {"Parents/carers": 1} and r.complainants_guessed == 0
+
+
+def test_annual_report_download(web: Web) -> None:
+    case_id = web.ingest(body=COMPLAINT, subject="Complaint")
+    coord = web.client()
+    coord.login(COORD)
+    coord.act(case_id, "classify", kind="complaint")
+    coord.act(case_id, "figures", complainant="young_person", category="communication")
+    url = "/reports/annual?from=2026-04-01&to=2026-11-30"
+    assert coord.get(url + "&format=csv").status_code == 403
+
+    manager = web.client()
+    manager.login(MANAGER)
+    page = manager.get("/reports").get_data(as_text=True)
+    assert 'action="/reports/annual"' in page and 'value="2026-04-01"' in page
+    resp = manager.get(url + "&format=csv")
+    assert resp.status_code == 200
+    assert "attachment" in resp.headers["Content-Disposition"]
+    body = resp.get_data(as_text=True)
+    assert "Who complained,Young people,Complaints,1" in body
+    assert "Categories,Communication,Complaints,1" in body
+    assert "example.org" not in body and "Joanna" not in body
+    pdf = manager.get(url + "&format=pdf")
+    assert pdf.status_code == 200 and pdf.get_data().startswith(b"%PDF")
+    assert manager.get("/reports/annual?from=2026-13-01&to=2026-11-30").status_code == 400
+    assert manager.get(url + "&format=docx").status_code == 400
