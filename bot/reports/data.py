@@ -82,6 +82,7 @@ class StageClock:
     extended_to: date | None  # the date of an agreed extension, if any
     acknowledged: date | None
     responded: date | None
+    closed: date | None = None  # the day the case closed, if it did
 
     def response_bucket(self) -> str | None:
         if self.responded is None:
@@ -93,8 +94,15 @@ class StageClock:
         return "late"
 
     def ack_bucket(self, as_of: date) -> str | None:
+        """In time, late, or "missing" once its date has passed (by ``as_of``) with no
+        acknowledgement; a response sent by the acknowledgement's date acknowledges it, and a
+        case closed (withdrawn, say) by that date needed none."""
         if self.acknowledged is not None:
             return "on_time" if self.acknowledged <= self.acknowledge_by else "late"
+        if self.responded is not None and self.responded <= self.acknowledge_by:
+            return "on_time"
+        if self.closed is not None and self.closed <= self.acknowledge_by:
+            return None
         if self.acknowledge_by < as_of:
             return "missing"
         return None
@@ -169,7 +177,10 @@ class CaseFacts:
         if stage > self.start_stage():
             for e in self.events:
                 if e.kind == "request_next_stage" and e.to_stage == stage:
-                    return e.on
+                    # the engine's own clock start when recorded (cut-off, arrival time)
+                    dl = e.detail.get("deadlines")
+                    started = dl.get("clock_starts") if isinstance(dl, Mapping) else None
+                    return date.fromisoformat(started) if isinstance(started, str) else e.on
         cs = clock_start(self.received_at, service.calendar, service.cutoff_hour, service.tz)
         assert cs.value is not None
         return cs.value
@@ -191,9 +202,17 @@ class CaseFacts:
             resp = next((e.on for e in mine if e.kind == "respond"), None)
             ext = [e for e in mine if e.kind == "extend" and e.detail.get("respond_by")]
             extended = date.fromisoformat(str(ext[-1].detail["respond_by"])) if ext else None
+            closed = next((e.on for e in mine if e.kind == "close"), None)
             out.append(
                 StageClock(
-                    n, dl.clock_starts, dl.acknowledge_by, dl.respond_by, extended, ack, resp
+                    n,
+                    dl.clock_starts,
+                    dl.acknowledge_by,
+                    dl.respond_by,
+                    extended,
+                    ack,
+                    resp,
+                    closed,
                 )
             )
         return out

@@ -819,3 +819,29 @@ def test_seed_dates_are_what_the_comments_say(year: tuple[App, dict[str, Case]])
     dl = stage_deadlines(sta, 1, start)
     assert add_working_days(start, 20, sta.calendar).value == dl.respond_by
     assert dl.respond_by - start > timedelta(days=20)
+
+
+def test_acknowledgement_buckets() -> None:
+    from bot.reports.data import StageClock
+
+    def clock(**kw: Any) -> StageClock:
+        base: dict[str, Any] = {
+            "stage": 1, "started": date(2026, 3, 2), "acknowledge_by": date(2026, 3, 5),
+            "respond_by": date(2026, 3, 30), "extended_to": None, "acknowledged": None,
+            "responded": None,
+        }  # fmt: skip
+        return StageClock(**(base | kw))
+
+    end = date(2026, 3, 31)
+    assert clock(acknowledged=date(2026, 3, 5)).ack_bucket(end) == "on_time"
+    assert clock(acknowledged=date(2026, 3, 6)).ack_bucket(end) == "late"
+    assert clock().ack_bucket(end) == "missing"
+    assert clock().ack_bucket(date(2026, 3, 5)) is None  # its day has not passed
+    assert clock(responded=date(2026, 3, 4)).ack_bucket(end) == "on_time"  # the response did
+    assert clock(closed=date(2026, 3, 3)).ack_bucket(end) is None  # withdrawn before it was due
+    assert clock(closed=date(2026, 3, 9)).ack_bucket(end) == "missing"
+    assert clock(responded=date(2026, 3, 30)).response_bucket() == "on_time"
+    assert clock(responded=date(2026, 3, 31)).response_bucket() == "late"
+    assert clock(responded=date(2026, 3, 31), extended_to=date(2026, 4, 2)).response_bucket() == (
+        "extended"
+    )
