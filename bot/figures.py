@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from bot.errors import ConfigError
 from bot.models import Case, CaseEvent
 
 if TYPE_CHECKING:
@@ -87,7 +88,10 @@ def intake_figures(kind: str, subject: str, text: str, sender_addr: str) -> dict
         "complainant_source": "guess",
     }
     if kind in ("complaint", "stage2_request"):
-        out["category_suggested"] = categorise(words)
+        try:
+            out["category_suggested"] = categorise(words)
+        except ConfigError:  # a broken categories file must not stop intake (check-config says)
+            out["category_suggested"] = None
     return out
 
 
@@ -180,7 +184,10 @@ def page(classification: Mapping[str, Any] | None, kind: str) -> dict[str, Any]:
     from bot.reports.categories import labels
 
     cls = classification or {}
-    cats = {k: v for k, v in labels().items() if k != "uncategorised"}
+    try:
+        cats = {k: v for k, v in labels().items() if k != "uncategorised"}
+    except ConfigError:  # the case page still opens; check-config names the problem
+        cats = {}
     suggested = cls.get("category_suggested")
     return {
         "complainant": complainant_of(cls),
