@@ -23,13 +23,13 @@ import io
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.figures import COMPLAINANTS, NOT_RECORDED
-from bot.models import Case, CaseEvent, LearningRecord
+from bot.models import Case, LearningRecord
 from bot.reports.categories import UNCATEGORISED, load_categories
 from bot.reports.categories import labels as category_labels
 from bot.reports.charts import bar_chart
@@ -42,6 +42,7 @@ from bot.reports.data import (
     day_bounds,
     load_facts,
     share,
+    stage_requests,
 )
 from bot.reports.digest import _env
 from bot.services import Service, Window
@@ -567,38 +568,6 @@ def definitions(services: Mapping[str, Service], wanted: Sequence[str]) -> list[
     return rows
 
 
-def _stage2_requests(
-    s: Session, wanted: Sequence[str], start: datetime, end: datetime
-) -> list[tuple[str, int]]:
-    """(service, stage requested) for each request that arrived in [start, end): a request
-    for the next stage recorded on a complaint, or a request that came as its own case
-    (not merged into a case where the request is recorded: that would count it twice)."""
-    out: list[tuple[str, int]] = []
-    ids = list(
-        s.scalars(
-            select(CaseEvent.case_id)
-            .join(Case, Case.id == CaseEvent.case_id)
-            .where(Case.service.in_(list(wanted)), CaseEvent.kind == "request_next_stage")
-            .distinct()
-        )
-    )
-    recorded: set[int] = set()
-    for f in load_facts(s, wanted, ids=ids, merged=True) if ids else []:
-        if f.out_of_scope or f.kind not in ("complaint", "stage2_request"):
-            continue
-        for e in f.next_stage_requests():
-            recorded.add(f.id)
-            if start <= e.at < end and e.to_stage is not None:
-                out.append((f.service, e.to_stage))
-    for f in load_facts(s, wanted, received_from=start, received_to=end, merged=True):
-        if f.kind != "stage2_request" or f.out_of_scope or f.has("request_next_stage"):
-            continue
-        if f.merged_into_id is not None and f.merged_into_id in recorded:
-            continue
-        out.append((f.service, f.start_stage()))
-    return out
-
-
 def _core(
     s: Session, services: Mapping[str, Service], wanted: Sequence[str], first: date, last: date
 ) -> tuple[Core, list[CaseFacts], list[CaseFacts], list[tuple[str, int]]]:
@@ -631,7 +600,7 @@ def _core(
     r.out_of_scope = sum(1 for c in live if c.kind == "complaint" and c.out_of_scope)
     r.compliments = sum(1 for c in live if c.kind == "compliment")
     r.comments = sum(1 for c in live if c.kind == "comment")
-    requests = _stage2_requests(s, wanted, start, end)
+    requests = stage_requests(s, wanted, start, end)
     r.requested_stage2 = sum(1 for _svc, st in requests if st == 2)
     stage2 = [c for c in live if c.kind == "stage2_request" and not c.out_of_scope]
     return r, complaints, stage2 + mp, requests

@@ -300,6 +300,54 @@ def load_facts(
     return out
 
 
+def stage_requests(
+    s: Session, wanted: Sequence[str], start: datetime, end: datetime
+) -> list[tuple[str, int]]:
+    """(service, stage requested) for each request for a later stage that arrived in
+    [start, end): one recorded on a case ("request for the next stage", on the day it
+    arrived), or one that came as its own ``stage2_request`` case, unless that case was merged
+    into a case where the request is recorded (it would count twice). Out of scope: none."""
+    out: list[tuple[str, int]] = []
+    ids = list(
+        s.scalars(
+            select(CaseEvent.case_id)
+            .join(Case, Case.id == CaseEvent.case_id)
+            .where(
+                Case.service.in_(list(wanted)),
+                CaseEvent.kind == "request_next_stage",
+                CaseEvent.at >= start,
+                CaseEvent.at < end,
+            )
+            .distinct()
+        )
+    )
+    for f in load_facts(s, wanted, ids=ids, merged=True) if ids else []:
+        if f.out_of_scope or f.kind not in CLOCK_KINDS:
+            continue
+        for e in f.next_stage_requests():
+            if start <= e.at < end and e.to_stage is not None:
+                out.append((f.service, e.to_stage))
+    own = [
+        f
+        for f in load_facts(s, wanted, received_from=start, received_to=end, merged=True)
+        if f.kind == "stage2_request" and not f.out_of_scope and not f.has("request_next_stage")
+    ]
+    targets = {f.merged_into_id for f in own if f.merged_into_id is not None}
+    recorded = (
+        set(
+            s.scalars(
+                select(CaseEvent.case_id).where(
+                    CaseEvent.case_id.in_(list(targets)), CaseEvent.kind == "request_next_stage"
+                )
+            )
+        )
+        if targets
+        else set()
+    )
+    out += [(f.service, f.start_stage()) for f in own if f.merged_into_id not in recorded]
+    return out
+
+
 def share(n: int, total: int) -> str:
     """A percentage to one decimal place, truncated as in the council's report (10 of 29 is
     34.4%), or an em dash when there is nothing to divide."""

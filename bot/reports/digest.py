@@ -36,6 +36,7 @@ from bot.reports.data import (
     day_bounds,
     load_facts,
     share,
+    stage_requests,
 )
 from bot.services import Service
 
@@ -222,9 +223,7 @@ def build_digest(
         for e in c.events:
             if not start <= e.at < end:
                 continue
-            if e.kind == "request_next_stage":
-                w.next_stage_requests += 1
-            elif e.kind == "close" and e.detail.get("reason") == "ombudsman":
+            if e.kind == "close" and e.detail.get("reason") == "ombudsman":
                 w.ombudsman += 1
         if c.out_of_scope:
             continue
@@ -236,6 +235,8 @@ def build_digest(
             bucket = clock.response_bucket()
             if bucket is not None and clock.responded and first <= clock.responded <= last:
                 responses[c.service][bucket] += 1
+    for svc, _stage in stage_requests(s, wanted, start, end):
+        d.by_service[svc].next_stage_requests += 1
     for svc, w in d.by_service.items():
         w.responses = {k: responses[svc].get(k, 0) for k in TIMELINESS}
         w.new_by_kind = dict(sorted(w.new_by_kind.items()))

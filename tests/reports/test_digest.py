@@ -275,6 +275,10 @@ def test_digest_per_service_against_a_hand_count(app: App) -> None:
         #    due the 30th: beyond the 5 working days, not listed.
         i = dur.case(_at(2), status="acknowledged", respond_by=day(30))
         dur.event(i, "acknowledge", day(10), **frm(1))
+        # J: a Stage 2 request that came as its own case on the 13th, already closed (dealt
+        #    with on the complaint): new this week, and a next-stage request of the week.
+        dur.case(_at(13), kind="stage2_request", stage=2, status="closed",
+                 closure_reason="resolved")  # fmt: skip
         # Staffordshire. SA: new complaint, acknowledgement due the 17th (1 working day left);
         # transport.
         sa = sta.case(
@@ -307,7 +311,8 @@ def test_digest_per_service_against_a_hand_count(app: App) -> None:
         d = build_digest(s, app.services, ["durham", "staffordshire"], WEEK, d16)
     assert list(d.by_service) == ["durham", "staffordshire"]
     w = d.by_service["durham"]
-    assert w.new_by_kind == {"complaint": 3, "compliment": 1, "enquiry": 1}  # A B F, D, C
+    # A B F, D, C, J
+    assert w.new_by_kind == {"complaint": 3, "compliment": 1, "enquiry": 1, "stage2_request": 1}
     assert w.open_by_stage == {1: 4, 2: 1}  # A B H I; E
     assert w.open_other == {"compliment": 1, "enquiry": 1}
     assert w.out_of_scope_open == 1
@@ -321,7 +326,7 @@ def test_digest_per_service_against_a_hand_count(app: App) -> None:
     ]  # fmt: skip
     assert (w.ack_on_time, w.ack_total, w.ack_share) == (1, 2, "50.0%")  # B; I late
     assert w.responses == {"on_time": 1, "extended": 0, "late": 0}  # H
-    assert (w.next_stage_requests, w.ombudsman, w.compliments) == (0, 1, 1)
+    assert (w.next_stage_requests, w.ombudsman, w.compliments) == (1, 1, 1)  # J; G; D
     assert w.categories == {"EHCP issues or delays": 1} and w.uncategorised == 1  # A; B
     w = d.by_service["staffordshire"]
     assert w.new_by_kind == {"complaint": 1}
