@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -538,6 +539,15 @@ class AnnualReport:
         return out or ["None arising from the figures."]
 
 
+_ADDRESS = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+")
+
+
+def plain(text: str) -> str:
+    """Free text staff wrote (an extension's reason, a learning record) as the report shows
+    it: one line, and never an email address (managers never see addresses)."""
+    return _ADDRESS.sub("[address removed]", " ".join(text.split()))
+
+
 def _year_before(d: date) -> date:
     try:
         return d.replace(year=d.year - 1)
@@ -648,7 +658,7 @@ def build_annual(
             if ack is not None:
                 acks.setdefault(clock.stage, Counter())[ack] += 1
         for _stage, reason in c.extension_reasons():
-            reasons[reason or "no reason recorded"] += 1
+            reasons[plain(reason) or "no reason recorded"] += 1
     r.timescales = {k: {b: v.get(b, 0) for b in TIMELINESS} for k, v in sorted(ts.items())}
     r.acknowledgements = {k: {b: v.get(b, 0) for b in ACK} for k, v in sorted(acks.items())}
     r.late_by_stage = dict(sorted(late.items()))
@@ -693,7 +703,10 @@ def build_annual(
             .where(LearningRecord.case_id.in_(ids))
             .order_by(Case.received_at, Case.id)  # id: same order on every database
         ).all()
-        r.learning = [Learning(ref, lr.you_said, lr.we_did, lr.what_else) for ref, lr in rows]
+        r.learning = [
+            Learning(ref, plain(lr.you_said), plain(lr.we_did), plain(lr.what_else))
+            for ref, lr in rows
+        ]
     return r
 
 

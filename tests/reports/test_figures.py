@@ -821,6 +821,14 @@ def test_seed_dates_are_what_the_comments_say(year: tuple[App, dict[str, Case]])
     assert dl.respond_by - start > timedelta(days=20)
 
 
+def test_free_text_in_the_report_carries_no_address() -> None:
+    from bot.reports.annual import plain
+
+    assert plain("Waiting for\n the school (head@school.example)") == (
+        "Waiting for the school ([address removed])"
+    )
+
+
 def test_acknowledgement_buckets() -> None:
     from bot.reports.data import StageClock
 
