@@ -119,12 +119,12 @@ def _cls(
     return out
 
 
-def seed_year(app: App) -> dict[str, Case]:
+def seed_year(app: App, tag: str = "Y") -> dict[str, Case]:
     """The year, and a little of the year before. Every received date is a Tuesday."""
     cases: dict[str, Case] = {}
     with app.sessions() as s:
-        dur = Seeder(s, app.services["durham"], tag="Y")
-        sta = Seeder(s, app.services["staffordshire"], tag="Y")
+        dur = Seeder(s, app.services["durham"], tag=tag)
+        sta = Seeder(s, app.services["staffordshire"], tag=tag)
 
         # -- Durham, complaints made directly (8) -----------------------------------------
         # D1: Stage 1 acknowledged after 2 (in time), responded after 15 (within the limit);
