@@ -853,3 +853,14 @@ def test_acknowledgement_buckets() -> None:
     assert clock(responded=date(2026, 3, 31), extended_to=date(2026, 4, 2)).response_bucket() == (
         "extended"
     )
+
+
+def test_what_counts_as_informal_or_out_of_scope() -> None:
+    from bot.figures import informal, out_of_scope
+
+    assert informal({"route": "informal_first"})  # Coventry: the IASS manager, informally
+    assert informal({"informal": {"outcome": "resolved"}})
+    assert not informal({"route": "informal_first", "formal": True})  # escalated: a complaint
+    assert not informal({"about_coordinator": True}) and not informal(None)
+    assert out_of_scope({"out_of_scope": True}, None)
+    assert out_of_scope({}, "out_of_scope") and not out_of_scope({}, "resolved")
