@@ -62,11 +62,16 @@ _PARENT = re.compile(
 )
 
 
+def from_mp_office(sender_addr: str) -> bool:
+    """Mail from Parliament's domain: a complaint made through an MP (``Case.via_mp``)."""
+    domain = sender_addr.rpartition("@")[2].lower()
+    return any(domain == d or domain.endswith("." + d) for d in _MP_DOMAINS)
+
+
 def guess_complainant(text: str, sender_addr: str = "") -> str:
     """A first guess at who complained, from the words and the sender's domain. Order
     matters: an MP's office writes about a parent's child; a professional about a pupil."""
-    domain = sender_addr.rpartition("@")[2].lower()
-    if any(domain == d or domain.endswith("." + d) for d in _MP_DOMAINS) or _MP.search(text):
+    if from_mp_office(sender_addr) or _MP.search(text):
         return "mp_office"
     if _PROFESSIONAL.search(text):
         return "professional"
@@ -129,9 +134,12 @@ class FiguresError(ValueError):
     """A value the case page cannot record; the message is shown to the person."""
 
 
-def set_figures(ctx: Ctx, case: Case, complainant: str, category: str) -> str:
-    """Record who complained and (for a complaint) its category, as a coordinator chose
-    them. An empty category clears it; the keyword suggestion is kept apart."""
+def set_figures(
+    ctx: Ctx, case: Case, complainant: str, category: str, via_mp: bool | None = None
+) -> str:
+    """Record who complained, whether the complaint came through an MP (``via_mp``; None
+    leaves it) and (for a complaint) its category, as a coordinator chose them. An empty
+    category clears it; the keyword suggestion is kept apart."""
     from bot.reports.categories import labels
 
     if complainant not in COMPLAINANTS:
@@ -149,11 +157,16 @@ def set_figures(ctx: Ctx, case: Case, complainant: str, category: str) -> str:
     else:
         after.pop("category", None)
         after.pop("category_source", None)
-    changed = [k for k in ("complainant", "category") if before.get(k) != after.get(k)] + (
-        ["confirmed"] if before.get("complainant_source") != "person" else []
-    )
+    changed = [k for k in ("complainant", "category") if before.get(k) != after.get(k)]
+    if before.get("complainant_source") != "person":
+        changed.append("confirmed")
+    mp_changed = via_mp is not None and bool(case.via_mp) != via_mp
+    if mp_changed:
+        changed.append("via_mp")
     if not changed:
         return "nothing changed"
+    if mp_changed:
+        case.via_mp = bool(via_mp)
     case.classification = after
     case.updated_at = ctx.now
     ctx.session.add(
@@ -165,6 +178,8 @@ def set_figures(ctx: Ctx, case: Case, complainant: str, category: str) -> str:
             detail={
                 "complainant": complainant,
                 "category": after.get("category"),
+                "via_mp": bool(case.via_mp),
+                "changed": changed,
                 "previous": {
                     "complainant": before.get("complainant"),
                     "category": before.get("category"),
@@ -173,8 +188,10 @@ def set_figures(ctx: Ctx, case: Case, complainant: str, category: str) -> str:
         )
     )
     what = COMPLAINANTS[complainant].lower()
-    return f"recorded: who complained {what}" + (
-        f", category {labels().get(category, category)}" if category else ", no category"
+    return (
+        f"recorded: who complained {what}"
+        + (f", category {labels().get(category, category)}" if category else ", no category")
+        + (", via an MP" if case.via_mp else "")
     )
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.casestate import add_event
-from bot.figures import intake_figures
+from bot.figures import from_mp_office, intake_figures
 from bot.letters.flood import FloodLimits
 from bot.letters.outbox import write_reply_letters
 from bot.models import Attachment, Case, Message, OutboxLetter, ReferenceCounter
@@ -381,6 +381,7 @@ def store(ctx: Context, env: StageEnv) -> None:
             sender_addr=p.from_addr,
             sender_name=p.from_name,
             subject=p.subject,
+            via_mp=from_mp_office(p.from_addr),
             received_at=ctx.arrival,
             event_date=c.event_date,
             clock_starts=_date(d.get("clock_starts")),

@@ -599,7 +599,11 @@ def _act_learning(ctx: Ctx, case: Case) -> str:
 def _act_figures(ctx: Ctx, case: Case) -> str:
     try:
         return figures.set_figures(
-            ctx, case, request.form.get("complainant", ""), request.form.get("category", "")
+            ctx,
+            case,
+            request.form.get("complainant", ""),
+            request.form.get("category", ""),
+            via_mp=request.form.get("via_mp") == "on",
         )
     except figures.FiguresError as exc:
         raise ActionError(str(exc)) from None

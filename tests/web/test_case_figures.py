@@ -115,3 +115,30 @@ def test_annual_report_download(web: Web) -> None:
     assert pdf.status_code == 200 and pdf.get_data().startswith(b"%PDF")
     assert manager.get("/reports/annual?from=2026-13-01&to=2026-11-30").status_code == 400
     assert manager.get(url + "&format=docx").status_code == 400
+
+
+def test_through_an_mp(web: Web) -> None:
+    """Mail from Parliament's domain is a complaint through an MP; a coordinator can say so
+    of any case (and undo it) in the same box."""
+    mp = web.ingest(
+        body="I write on behalf of my constituent, whose son's EHCP is late.",
+        subject="Constituent complaint",
+        from_addr="office.of.a.member@fictional.parliament.uk",
+    )
+    case = web.case(mp)
+    assert case.via_mp is True and case.classification["complainant"] == "mp_office"
+
+    direct = web.ingest(body=COMPLAINT, subject="Complaint", from_addr="jo@example.org")
+    assert web.case(direct).via_mp is False
+    coord = web.client()
+    coord.login(COORD)
+    coord.act(direct, "figures", complainant="parent_carer", via_mp="on")
+    assert web.case(direct).via_mp is True
+    with web.app.sessions() as s:
+        ev = s.scalars(select(CaseEvent).where(CaseEvent.case_id == direct)
+                       .where(CaseEvent.kind == "figures_recorded")).one()  # fmt: skip
+    assert ev.detail["via_mp"] is True and "via_mp" in ev.detail["changed"]
+    page = coord.get(f"/cases/{direct}").get_data(as_text=True)
+    assert "Made through an MP" in page and 'name="via_mp" checked' in page
+    coord.act(direct, "figures", complainant="parent_carer")  # box unticked
+    assert web.case(direct).via_mp is False
