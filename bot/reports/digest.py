@@ -76,12 +76,12 @@ class DueRow:
     due: date
     days: int  # working days left (due) or late (overdue)
     extended: bool = False
+    out_of_scope: bool = False  # flagged: its clock still runs until a person says otherwise
 
     @property
     def label(self) -> str:
-        return f"{self.kind.replace('_', ' ')}, Stage {self.stage}, {self.what}" + (
-            " (extended)" if self.extended else ""
-        )
+        kind = self.kind.replace("_", " ") + (" (out of scope)" if self.out_of_scope else "")
+        return f"{kind}, Stage {self.stage}, {self.what}" + (" (extended)" if self.extended else "")
 
 
 @dataclass
@@ -158,7 +158,9 @@ def _due_row(c: CaseFacts, today: date, svc: Service) -> DueRow | None:
     what = "acknowledgement" if acknowledging and c.due_on == c.acknowledge_by else "response"
     days = working_days_left(c.due_on, today, svc)
     extended = any(e.kind == "extend" and e.from_stage == c.stage for e in c.events)
-    return DueRow(c.reference, c.service, c.kind, c.stage, what, c.due_on, days, extended)
+    return DueRow(
+        c.reference, c.service, c.kind, c.stage, what, c.due_on, days, extended, c.out_of_scope
+    )
 
 
 def build_digest(
@@ -198,8 +200,8 @@ def build_digest(
             continue
         if c.out_of_scope:
             w.out_of_scope_open += 1
-            continue
-        w.open_by_stage[c.stage] = w.open_by_stage.get(c.stage, 0) + 1
+        else:
+            w.open_by_stage[c.stage] = w.open_by_stage.get(c.stage, 0) + 1
         row = _due_row(c, today, services[c.service])
         if row is None:
             continue

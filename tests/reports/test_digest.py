@@ -260,8 +260,11 @@ def test_digest_per_service_against_a_hand_count(app: App) -> None:
             reason="Complex",
             **frm(2, "investigating"),
         )
-        # F: new complaint about another organisation: out of scope, not in the stages.
-        dur.case(_at(10), status="received", acknowledge_by=day(13), flags={"out_of_scope": True})
+        # F: new complaint about another organisation: out of scope, not in the stages; its
+        #    acknowledgement (due the 13th) is still listed, marked, until a person closes it.
+        f = dur.case(
+            _at(10), status="received", acknowledge_by=day(13), flags={"out_of_scope": True}
+        )
         # G: an old complaint closed this week on referral to the Ombudsman.
         g = dur.case(
             datetime(2026, 6, 2, 9, tzinfo=UTC), status="closed", closure_reason="ombudsman"
@@ -305,7 +308,9 @@ def test_digest_per_service_against_a_hand_count(app: App) -> None:
             to={"status": "next_stage_requested", "stage": 2},
         )
         s.commit()
-        refs = {k: c.reference for k, c in {"A": a, "B": b, "E": e, "SA": sa, "SB": sb}.items()}
+        refs = {
+            k: c.reference for k, c in {"A": a, "B": b, "E": e, "F": f, "SA": sa, "SB": sb}.items()
+        }
 
     with app.sessions() as s:
         d = build_digest(s, app.services, ["durham", "staffordshire"], WEEK, d16)
@@ -316,9 +321,11 @@ def test_digest_per_service_against_a_hand_count(app: App) -> None:
     assert w.open_by_stage == {1: 4, 2: 1}  # A B H I; E
     assert w.open_other == {"compliment": 1, "enquiry": 1}
     assert w.out_of_scope_open == 1
-    assert [(r.reference, r.kind, r.stage, r.what, r.due, r.days, r.extended)
-            for r in w.overdue] == [(refs["A"], "complaint", 1, "acknowledgement", day(12), 2,
-                                     False)]  # fmt: skip
+    assert [(r.reference, r.kind, r.stage, r.what, r.due, r.days, r.out_of_scope)
+            for r in w.overdue] == [
+        (refs["A"], "complaint", 1, "acknowledgement", day(12), 2, False),
+        (refs["F"], "complaint", 1, "acknowledgement", day(13), 1, True),
+    ]  # fmt: skip
     assert [(r.reference, r.kind, r.stage, r.what, r.due, r.days, r.extended)
             for r in w.due_soon] == [
         (refs["B"], "complaint", 1, "response", day(19), 3, False),
@@ -358,6 +365,10 @@ def test_digest_per_service_against_a_hand_count(app: App) -> None:
     assert (
         f"  {refs['E']}  stage2 request, Stage 2, response (extended)  due 2026-11-20  "
         "(4 working day(s) left)"
+    ) in text
+    assert (
+        f"  {refs['F']}  complaint (out of scope), Stage 1, acknowledgement  due 2026-11-13  "
+        "(1 working day(s) late)"
     ) in text
     assert "Open: Stage 1" not in text and "enquiry: 1" in text
     assert "  Within the procedure's limit: 1 (100.0%)" in text  # plain text, not escaped
