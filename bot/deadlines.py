@@ -18,9 +18,11 @@ Decisions (kept here so the UI and letters can quote them):
   response letter ("within 20 working days of the Stage 1 response letter").
 * Eligibility checks inform; they never refuse. A late Stage 2 request is flagged, not
   rejected; an event older than 12 months is flagged with the evidence.
-* **Timeliness** of a response (for digests, after the council's annual report): counted in
-  working days from the day the clock started to the date responded: ``within_10`` (10 or
-  fewer), ``within_20`` (11 to 20), otherwise ``out_of_timescale``.
+* **Timeliness** in the council's 2020/21 bands (:func:`timeliness`): counted in working days
+  from the day the clock started to the date responded: ``within_10`` (10 or fewer),
+  ``within_20`` (11 to 20), otherwise ``out_of_timescale``. The reports do not use these
+  bands: they measure each response against the service's own limit for the stage and any
+  agreed extension (bot/reports/data.py).
 """
 
 from __future__ import annotations

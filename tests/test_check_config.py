@@ -290,3 +290,20 @@ def test_web_on_a_busy_port_says_so_in_one_line_and_exits_2(tmp_path: Path) -> N
     assert "Traceback" not in proc.stderr
     assert "web UI on" not in proc.stderr
     shutil.rmtree(tmp_path / "var", ignore_errors=True)
+
+
+def test_categories_file_checked(tmp_path: Path) -> None:
+    """The report's categories (and the case page's choices) come from categories.toml: a
+    bad one is named with its key, exit 2; a good one is counted."""
+    cfg = site(tmp_path, MAILDIR_OUT)
+    ok = cli("--config", str(cfg), "check-config", cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    assert re.search(r"categories: \d+ in .*categories\.toml", ok.stdout)
+    (cfg.parent / "categories.toml").write_text('[[category]]\nkey = "a"\nlabel = 3\n')
+    bad = cli("--config", str(cfg), "check-config", cwd=tmp_path)
+    assert bad.returncode == 2
+    assert errors(bad) == [
+        f"sendiass-bot: error: {cfg.parent / 'categories.toml'}: category[0]: key and label "
+        "must be strings"
+    ]
+    assert not EXCEPTION_NAME.search(bad.stderr)

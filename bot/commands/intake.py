@@ -340,12 +340,14 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     from bot.checks import check_connections, secret_problems, unconfirmed_values
     from bot.config import load_config
     from bot.letters.render import renderer_for
+    from bot.reports.categories import load_categories
     from bot.services import load_services
 
     services_dir = resources.services_dir(args.config)
     services = load_services(services_dir)
     config = load_config(args.config, known_services=set(services))
     templates = renderer_for().check(services.values())
+    categories = load_categories()  # a bad file: exit 2 naming the file and the key
     errors = [str(f) for f in secret_problems(config)]
     unconfirmed = [
         str(f)
@@ -368,6 +370,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     print(f"configuration OK: {config.origin}")
     print(f"  service files: {services_dir}")
     print(f"  letter templates: {templates} rendered with sample data")
+    print(f"  categories: {len(categories)} in {resources.categories_file(args.config)}")
     print(f"  services: {', '.join(sorted(services))}")
     for key in sorted(services):
         for gap in services[key].missing():

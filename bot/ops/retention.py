@@ -135,13 +135,25 @@ def scrub(value: Any, key: str = "") -> Any:
 
 
 #: Codes (not free text) in a classification that the reports count by.
-FIGURE_CODES = frozenset({"kind", "category", "complainant", "ombudsman_decision", "source"})
+FIGURE_CODES = frozenset(
+    {
+        "kind",
+        "category",
+        "category_suggested",
+        "category_source",
+        "complainant",
+        "complainant_source",
+        "ombudsman_decision",
+        "source",
+    }
+)
 
 
 def _classification_figures(s: Session, case: Case) -> dict[str, Any]:
     """What the figures need from a classification: the kind, the report's codes, the
-    confidence and flags. A complaint's category, read from its words when no coordinator
-    chose one, is worked out now and kept, since the words are about to go."""
+    confidence and flags. A complaint's category is a coordinator's choice and is kept as it
+    is; the keywords' suggestion, read from its words, is worked out now and kept (for the
+    case page: the report never counts it), since the words are about to go."""
     from bot.reports.categories import categorise
 
     data = dict(case.classification or {})
@@ -151,16 +163,16 @@ def _classification_figures(s: Session, case: Case) -> dict[str, Any]:
         if (k in FIGURE_CODES and (v is None or isinstance(v, str)))
         or isinstance(v, bool | int | float)
     }
-    if case.kind == "complaint" and not kept.get("category"):
+    if case.kind == "complaint" and not kept.get("category_suggested"):
         first = s.scalars(
             select(Message)
             .where(Message.case_id == case.id, Message.direction == "in")
             .order_by(Message.id)
         ).first()
         words = (first.new_text or first.text or "") if first is not None else ""
-        category = categorise(f"{case.subject}\n{words}")
-        if category:
-            kept["category"] = category
+        suggested = categorise(f"{case.subject}\n{words}")
+        if suggested:
+            kept["category_suggested"] = suggested
     return kept
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.casestate import add_event
+from bot.figures import from_mp_office, intake_figures
 from bot.letters.flood import FloodLimits
 from bot.letters.outbox import write_reply_letters
 from bot.models import Attachment, Case, Message, OutboxLetter, ReferenceCounter
@@ -379,13 +380,17 @@ def store(ctx: Context, env: StageEnv) -> None:
             sender_addr=p.from_addr,
             sender_name=p.from_name,
             subject=p.subject,
+            via_mp=from_mp_office(p.from_addr),
             received_at=ctx.arrival,
             event_date=c.event_date,
             clock_starts=_date(d.get("clock_starts")),
             acknowledge_by=_date(d.get("acknowledge_by")),
             respond_by=_date(d.get("respond_by")),
             deadlines=d,
-            classification=c.to_json(),
+            classification={
+                **c.to_json(),
+                **intake_figures(c.kind, p.subject, p.new_text or p.text, p.from_addr),
+            },
             created_at=now,
             updated_at=now,
         )

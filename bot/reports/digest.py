@@ -1,4 +1,5 @@
-"""The managers' weekly digest: one service group's week, as counts and case references.
+"""The managers' weekly digest: each service's week apart, as counts and the cases that
+need attention (reference, kind, stage, what is due and when: never names or addresses).
 
 The digest for ISO week ``W`` is sent on a day of that week (Monday by default) and covers
 the week before it, Monday to Sunday; "due" and "overdue" are as of the day it is sent.
@@ -9,7 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime
@@ -24,9 +25,19 @@ from bot.deadlines import due_horizon, working_days_left
 from bot.learning import Correction, correction_counts, correction_table
 from bot.letters.waiting import letters_waiting
 from bot.models import Case, CaseEvent
+from bot.reports.categories import UNCATEGORISED
 from bot.reports.categories import labels as category_labels
 from bot.reports.charts import bar_chart
-from bot.reports.data import TIMELINESS, TIMELINESS_LABELS, day_bounds, load_facts, share
+from bot.reports.data import (
+    CLOCK_KINDS,
+    TIMELINESS,
+    TIMELINESS_LABELS,
+    CaseFacts,
+    day_bounds,
+    load_facts,
+    share,
+    stage_requests,
+)
 from bot.services import Service
 
 TEMPLATES = resources.templates("reports")
@@ -55,21 +66,35 @@ def week_monday(label: str) -> date:
 
 @dataclass(frozen=True)
 class DueRow:
+    """A case with a procedure clock running: what is due, and when. No names, no text."""
+
     reference: str
     service: str
+    kind: str
+    stage: int
+    what: str  # "acknowledgement" | "response"
     due: date
     days: int  # working days left (due) or late (overdue)
+    extended: bool = False
+    out_of_scope: bool = False  # flagged: its clock still runs until a person says otherwise
+
+    @property
+    def label(self) -> str:
+        kind = self.kind.replace("_", " ") + (" (out of scope)" if self.out_of_scope else "")
+        return f"{kind}, Stage {self.stage}, {self.what}" + (" (extended)" if self.extended else "")
 
 
 @dataclass
-class Digest:
-    week: str
-    services: tuple[str, ...]
-    period_start: date
-    period_end: date  # inclusive
-    today: date
+class ServiceWeek:
+    """One service's part of the digest."""
+
+    service: str
     new_by_kind: dict[str, int] = field(default_factory=dict)
+    #: Open complaints and Stage 2 requests (the procedures' clocks), by stage.
     open_by_stage: dict[int, int] = field(default_factory=dict)
+    #: Other open cases (enquiries, compliments, comments...) by kind: no stage.
+    open_other: dict[str, int] = field(default_factory=dict)
+    out_of_scope_open: int = 0
     due_soon: list[DueRow] = field(default_factory=list)
     overdue: list[DueRow] = field(default_factory=list)
     ack_on_time: int = 0
@@ -79,16 +104,7 @@ class Digest:
     ombudsman: int = 0
     compliments: int = 0
     categories: dict[str, int] = field(default_factory=dict)
-    trend: list[tuple[str, int]] = field(default_factory=list)
-    #: Classifier corrections per kind it said: the digest's week and the year to its end.
-    corrections_week: list[Correction] = field(default_factory=list)
-    corrections_year: list[Correction] = field(default_factory=list)
-
-    @property
-    def corrections(self) -> list[tuple[str, Correction, Correction]]:
-        return correction_table(self.corrections_week, self.corrections_year)
-
-    letters_waiting: int = 0  # letters waiting more than an hour to be sent
+    uncategorised: int = 0
 
     @property
     def ack_share(self) -> str:
@@ -102,6 +118,29 @@ class Digest:
         return share(self.responses.get(key, 0), self.responses_total)
 
 
+@dataclass
+class Digest:
+    week: str
+    services: tuple[str, ...]
+    period_start: date
+    period_end: date  # inclusive
+    today: date
+    by_service: dict[str, ServiceWeek] = field(default_factory=dict)
+    trend: list[tuple[str, int]] = field(default_factory=list)
+    #: Classifier corrections per kind it said: the digest's week and the year to its end.
+    corrections_week: list[Correction] = field(default_factory=list)
+    corrections_year: list[Correction] = field(default_factory=list)
+    letters_waiting: int = 0  # letters waiting more than an hour to be sent
+
+    @property
+    def corrections(self) -> list[tuple[str, Correction, Correction]]:
+        return correction_table(self.corrections_week, self.corrections_year)
+
+    @property
+    def weeks(self) -> list[ServiceWeek]:
+        return list(self.by_service.values())
+
+
 def _month_starts(end: date, n: int = 12) -> list[date]:
     y, m = end.year, end.month
     out = []
@@ -109,6 +148,19 @@ def _month_starts(end: date, n: int = 12) -> list[date]:
         out.append(date(y, m, 1))
         y, m = (y - 1, 12) if m == 1 else (y, m - 1)
     return out[::-1]
+
+
+def _due_row(c: CaseFacts, today: date, svc: Service) -> DueRow | None:
+    """What is due on an open case with a procedure clock, or None."""
+    if c.due_on is None:
+        return None
+    acknowledging = c.status in ("received", "next_stage_requested")
+    what = "acknowledgement" if acknowledging and c.due_on == c.acknowledge_by else "response"
+    days = working_days_left(c.due_on, today, svc)
+    extended = any(e.kind == "extend" and e.from_stage == c.stage for e in c.events)
+    return DueRow(
+        c.reference, c.service, c.kind, c.stage, what, c.due_on, days, extended, c.out_of_scope
+    )
 
 
 def build_digest(
@@ -119,38 +171,44 @@ def build_digest(
     today: date,
     now: datetime | None = None,
 ) -> Digest:
-    """The digest for ``week`` over the services ``wanted``, as of ``today`` (and ``now``,
+    """The digest for ``week``, a part per service ``wanted``, as of ``today`` (and ``now``,
     for letters still waiting to be sent)."""
     monday = week_monday(week)
     first, last = monday - timedelta(days=7), monday - timedelta(days=1)
     wanted = tuple(sorted(wanted))
     d = Digest(week, wanted, first, last, today)
+    d.by_service = {svc: ServiceWeek(svc) for svc in wanted}
     if now is not None:
         d.letters_waiting = letters_waiting(s, now, wanted)
     start, end = day_bounds(first, last)
-    new = load_facts(s, wanted, received_from=start, received_to=end)
-    d.new_by_kind = dict(sorted(Counter(c.kind for c in new).items()))
-    d.compliments = sum(1 for c in new if c.kind == "compliment")
     cat_labels = category_labels()
-    cats = Counter(c.category for c in new if c.kind == "complaint")
-    d.categories = {cat_labels.get(k, k): n for k, n in cats.most_common()}
+    for c in load_facts(s, wanted, received_from=start, received_to=end):
+        w = d.by_service[c.service]
+        w.new_by_kind[c.kind] = w.new_by_kind.get(c.kind, 0) + 1
+        w.compliments += c.kind == "compliment"
+        if c.is_complaint:
+            if c.category == UNCATEGORISED:
+                w.uncategorised += 1
+            else:
+                label = cat_labels.get(c.category, c.category)
+                w.categories[label] = w.categories.get(label, 0) + 1
 
     for c in load_facts(s, wanted, open_only=True):
-        d.open_by_stage[c.stage] = d.open_by_stage.get(c.stage, 0) + 1
-        if c.due_on is None:
+        w = d.by_service[c.service]
+        if c.kind not in CLOCK_KINDS:
+            w.open_other[c.kind] = w.open_other.get(c.kind, 0) + 1
             continue
-        svc = services[c.service]
-        if c.due_on < today:
-            d.overdue.append(
-                DueRow(c.reference, c.service, c.due_on, -working_days_left(c.due_on, today, svc))
-            )
-        elif c.due_on <= due_horizon(today, DUE_WORKING_DAYS, svc):
-            d.due_soon.append(
-                DueRow(c.reference, c.service, c.due_on, working_days_left(c.due_on, today, svc))
-            )
-    d.open_by_stage = dict(sorted(d.open_by_stage.items()))
-    d.overdue.sort(key=lambda r: (r.due, r.reference))
-    d.due_soon.sort(key=lambda r: (r.due, r.reference))
+        if c.out_of_scope:
+            w.out_of_scope_open += 1
+        else:
+            w.open_by_stage[c.stage] = w.open_by_stage.get(c.stage, 0) + 1
+        row = _due_row(c, today, services[c.service])
+        if row is None:
+            continue
+        if row.due < today:
+            w.overdue.append(replace(row, days=-row.days))
+        elif row.due <= due_horizon(today, DUE_WORKING_DAYS, services[c.service]):
+            w.due_soon.append(row)
 
     # What happened this week, from the trail.
     touched = list(
@@ -161,28 +219,41 @@ def build_digest(
             .distinct()
         )
     )
-    responses: Counter[str] = Counter()
+    responses: dict[str, Counter[str]] = {svc: Counter() for svc in wanted}
     for c in load_facts(s, wanted, ids=touched) if touched else []:
-        in_week = [e for e in c.events if start <= e.at < end]
-        for e in in_week:
-            if e.kind == "acknowledge" and "on_time" in e.detail:
-                d.ack_total += 1
-                d.ack_on_time += bool(e.detail["on_time"])
-            elif e.kind == "request_next_stage":
-                d.next_stage_requests += 1
-            elif e.kind == "close" and e.detail.get("reason") == "ombudsman":
-                d.ombudsman += 1
-        for _stage, e, bucket in c.responses(services[c.service]):
-            if start <= e.at < end:
-                responses[bucket] += 1
-    d.responses = {k: responses.get(k, 0) for k in TIMELINESS}
+        w = d.by_service[c.service]
+        for e in c.events:
+            if not start <= e.at < end:
+                continue
+            if e.kind == "close" and e.detail.get("reason") == "ombudsman":
+                w.ombudsman += 1
+        if c.out_of_scope:
+            continue
+        for clock in c.clocks(services[c.service]):
+            acked = clock.acknowledged
+            if acked is not None and first <= acked <= last:
+                w.ack_total += 1
+                w.ack_on_time += acked <= clock.acknowledge_by
+            bucket = clock.response_bucket()
+            if bucket is not None and clock.responded and first <= clock.responded <= last:
+                responses[c.service][bucket] += 1
+    for svc, _stage in stage_requests(s, wanted, start, end):
+        d.by_service[svc].next_stage_requests += 1
+    for svc, w in d.by_service.items():
+        w.responses = {k: responses[svc].get(k, 0) for k in TIMELINESS}
+        w.new_by_kind = dict(sorted(w.new_by_kind.items()))
+        w.open_by_stage = dict(sorted(w.open_by_stage.items()))
+        w.open_other = dict(sorted(w.open_other.items()))
+        w.categories = dict(sorted(w.categories.items(), key=lambda kv: (-kv[1], kv[0])))
+        w.overdue.sort(key=lambda r: (r.due, r.reference))
+        w.due_soon.sort(key=lambda r: (r.due, r.reference))
 
     # Twelve months of complaints received, ending with the month the period ends in.
     months = _month_starts(last)
     t_start, t_end = day_bounds(months[0], last)
     per_month: Counter[str] = Counter()
     for c in load_facts(s, wanted, received_from=t_start, received_to=t_end):
-        if c.kind == "complaint":
+        if c.is_complaint:
             per_month[c.received_at.astimezone(services[c.service].tz).strftime("%Y-%m")] += 1
     d.trend = [(m.strftime("%b %Y"), per_month.get(m.strftime("%Y-%m"), 0)) for m in months]
 
@@ -195,7 +266,7 @@ def build_digest(
 def _env() -> Environment:
     return Environment(
         loader=FileSystemLoader(str(TEMPLATES)),
-        autoescape=select_autoescape(["html", "j2"]),
+        autoescape=select_autoescape(["html", "html.j2"]),  # the .txt.j2 digest is plain text
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,

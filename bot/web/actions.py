@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from bot import routing
 from bot.casestate import apply_state, state_of
 from bot.deadlines import check_event_window, initial_deadlines, parse_event_date
+from bot.figures import intake_figures
 from bot.learning import record_label, update_event_date
 from bot.letters.outbox import queue_letter
 from bot.letters.policy import letter_for, own_addresses, refusal
@@ -747,7 +748,13 @@ def log_case(ctx: Ctx, new: NewCase) -> Case:
         acknowledge_by=d.acknowledge_by,
         respond_by=d.respond_by,
         deadlines={**d.to_json(), "checks": {}},
-        classification={"kind": new.kind, "confidence": None, "source": "person", "reasons": []},
+        classification={
+            "kind": new.kind,
+            "confidence": None,
+            "source": "person",
+            "reasons": [],
+            **intake_figures(new.kind, "", new.summary, addr),
+        },
         lifecycle=state.to_json(),
         channel=new.channel,
         via_mp=new.via_mp,

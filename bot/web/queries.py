@@ -356,7 +356,14 @@ def reports(s: Session, services: Sequence[str], today: date) -> dict[str, Any]:
     overdue = _counts(
         s.execute(
             select(Case.service, func.count())
-            .where(Case.service.in_(services), Case.due_on < today, Case.status != "closed")
+            .where(
+                Case.service.in_(services),
+                Case.due_on < today,
+                Case.status != "closed",
+                # the procedures' clocks only: a compliment's courtesy reply is not overdue
+                Case.kind.in_(("complaint", "stage2_request")),
+                Case.merged_into_id.is_(None),
+            )
             .group_by(Case.service)
         ).all()
     )

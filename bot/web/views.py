@@ -28,7 +28,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, defer, load_only
 from werkzeug.wrappers import Response as BaseResponse
 
-from bot import routing
+from bot import figures, routing
 from bot.letters.waiting import letters_waiting
 from bot.lifecycle import ClosureReason, allowed_actions
 from bot.models import (
@@ -596,6 +596,24 @@ def _act_learning(ctx: Ctx, case: Case) -> str:
     )
 
 
+def _act_figures(ctx: Ctx, case: Case) -> str:
+    try:
+        return figures.set_figures(
+            ctx,
+            case,
+            request.form.get("complainant", ""),
+            request.form.get("category", ""),
+            via_mp=request.form.get("via_mp") == "on",
+        )
+    except figures.FiguresError as exc:
+        raise ActionError(str(exc)) from None
+
+
+@bp.app_template_global("case_figures")
+def case_figures(case: Case) -> dict[str, Any]:
+    return figures.page(case.classification, case.kind)
+
+
 ACTIONS: dict[str, Callable[[Ctx, Case], str]] = {
     "classify": _act_classify,
     "event-date": _act_event_date,
@@ -610,6 +628,7 @@ ACTIONS: dict[str, Callable[[Ctx, Case], str]] = {
     "withdraw": _act_withdraw,
     "close": _act_close,
     "learning": _act_learning,
+    "figures": _act_figures,
 }
 
 
@@ -718,7 +737,42 @@ def reports() -> Any:
     today = to_london(_now(), LONDON).date()
     with app.sessions() as s:
         data = queries.reports(s, services, today)
-    return render_template("reports.html", data=data, services=services, today=today)
+    year_start = date(today.year if today.month >= 4 else today.year - 1, 4, 1)
+    return render_template(
+        "reports.html", data=data, services=services, today=today, year_start=year_start
+    )
+
+
+@bp.get("/reports/annual")
+@login_required
+def annual_report() -> Any:
+    """The annual report (bot/reports/annual.py) over the services this manager covers, as a
+    download: PDF, HTML or CSV."""
+    from bot.reports.annual import build_annual, render_csv, render_html
+
+    user = _user()
+    if not user.sees_reports:
+        abort(403)
+    try:
+        first = date.fromisoformat(request.args.get("from", ""))
+        last = date.fromisoformat(request.args.get("to", ""))
+    except ValueError:
+        abort(400, "from and to: expected dates YYYY-MM-DD")
+    fmt = request.args.get("format", "pdf")
+    if last < first or (last - first).days > 800 or fmt not in ("pdf", "html", "csv"):
+        abort(400, "from must be before to (at most two years), format pdf, html or csv")
+    app = state().app
+    services = [s for s in _all_services() if user.covers(s)]
+    with app.sessions() as s:
+        r = build_annual(s, app.services, services, first, last)
+    name = f"complaints-report-{first.isoformat()}-to-{last.isoformat()}.{fmt}"
+    if fmt == "pdf":
+        from bot.reports.pdf import render_pdf
+
+        return _download(render_pdf(r), name, "application/pdf", "report.pdf")
+    if fmt == "csv":
+        return _download(render_csv(r).encode(), name, "text/csv", "report.csv")
+    return _download(render_html(r).encode(), name, "text/html", "report.html")
 
 
 @bp.app_errorhandler(400)

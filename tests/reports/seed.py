@@ -17,14 +17,15 @@ from bot.workdays import add_working_days
 LONDON = ZoneInfo("Europe/London")
 SEEDED_AT = datetime(2026, 11, 1, tzinfo=UTC)
 
-# 2020/21: the council's annual report.
+# 2020/21: the council's annual report. Each category is a coordinator's choice (keywords
+# only suggest one); two of the EHCP complaints have no phrase for the keywords to find.
 CATEGORY_SUBJECTS = (
-    [("EHCP delayed beyond 20 weeks", None)] * 19
-    + [("Complaint", "ehcp")] * 2  # a coordinator's choice, no phrase in the text
-    + [("No response to my emails", None)] * 5
-    + [("You refused to assess my daughter", None)]
-    + [("Still no school place named", None)] * 2
-    + [("Taxi transport to school", None)] * 3
+    [("EHCP delayed beyond 20 weeks", "ehcp")] * 19
+    + [("Complaint", "ehcp")] * 2
+    + [("No response to my emails", "communication")] * 5
+    + [("You refused to assess my daughter", "refusal_to_assess")]
+    + [("Still no school place named", "school_allocation")] * 2
+    + [("Taxi transport to school", "transport")] * 3
 )
 TIMESCALE_DAYS = {"within_10": 6, "within_20": 15, "out_of_timescale": 26}
 
