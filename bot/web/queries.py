@@ -2,7 +2,7 @@
 
 Urgency, most urgent first (``rank``):
 
-0. safeguarding flag;
+0. safeguarding flag with no recorded action ("look today"; bot/casework.py);
 1. a letter waiting for a person (held, or failed to send);
 2. overdue: the current deadline (``cases.due_on``: the acknowledgement while a stage is new,
    then the response) has passed;
@@ -11,6 +11,8 @@ Urgency, most urgent first (``rank``):
    calendar, and handed to the query as a parameter);
 5. everything else (on track, or no deadline).
 
+A case with a message from the family that the viewer has not seen (it came after they last
+opened the case: ``case_reads``) comes right after rank 0, whatever its rank.
 Within a rank: earliest deadline first, then oldest. ``cases.due_on`` and
 ``cases.safeguarding`` are real, indexed columns kept in step with the case (see
 ``bot/models.py``), so the ordering needs no JSON and no per-row working-day arithmetic.
@@ -23,13 +25,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from bot.deadlines import deadline_status, due_horizon, working_days_left
 from bot.learning import correction_counts, correction_table
 from bot.letters.flood import WAITING
-from bot.models import Case, CaseEvent, LearningRecord, OutboxLetter
+from bot.models import Case, CaseEvent, CaseRead, LearningRecord, OutboxLetter
 from bot.reports.data import day_bounds
 from bot.services import Service
 
@@ -150,7 +152,9 @@ def rank_expression(
         if horizons
         else literal(today)
     )
-    whens: list[tuple[ColumnElement[bool], int]] = [(Case.safeguarding.is_(True), 0)]
+    whens: list[tuple[ColumnElement[bool], int]] = [
+        (and_(Case.safeguarding.is_(True), Case.safeguarding_actioned.is_(False)), 0)
+    ]
     if waiting:
         whens.append((Case.id.in_(waiting), 1))
     whens += [
@@ -159,6 +163,20 @@ def rank_expression(
         (Case.due_on <= horizon, 4),
     ]
     return case(*whens, else_=5)
+
+
+def new_activity(viewer: str) -> ColumnElement[bool]:
+    """The family wrote after ``viewer`` last opened the case (or they never opened it)."""
+    seen = (
+        select(CaseRead.id)
+        .where(
+            CaseRead.case_id == Case.id,
+            CaseRead.user_email == viewer.lower(),
+            CaseRead.opened_at >= Case.family_message_at,
+        )
+        .correlate(Case)
+    )
+    return and_(Case.family_message_at.is_not(None), ~exists(seen))
 
 
 def _prefix(column: Any, prefix: str, binary_collation: bool) -> ColumnElement[bool]:
@@ -199,7 +217,9 @@ def queue(
         return QueuePage([], 0, 1, 1)
     waiting = waiting_letter_case_ids(s, wanted)
     horizons = {k: due_horizon(today, SOON_WORKING_DAYS, services[k]) for k in wanted}
-    rank = rank_expression(today, horizons, waiting).label("rank")
+    rank_expr = rank_expression(today, horizons, waiting)
+    rank = rank_expr.label("rank")
+    fresh = new_activity(viewer)
     conds: list[ColumnElement[bool]] = [Case.service.in_(wanted)]
     may_see: list[ColumnElement[bool]] = [
         Case.restricted.is_(False),
@@ -228,13 +248,21 @@ def queue(
     # Two steps: order the (narrow, index-covered) keys and keep one page of ids, then
     # fetch those rows; the sort never carries names, subjects or JSON.
     ordered = s.execute(
-        select(Case.id, rank)
+        select(Case.id, rank, fresh.label("fresh"))
         .where(*conds)
-        .order_by(rank, Case.due_on.is_(None), Case.due_on, Case.received_at, Case.id)
+        .order_by(
+            case((rank_expr == 0, 0), (fresh, 1), else_=2),
+            rank,
+            Case.due_on.is_(None),
+            Case.due_on,
+            Case.received_at,
+            Case.id,
+        )
         .limit(size)
         .offset((page - 1) * size)
     ).all()
     ranks = {r.id: r.rank for r in ordered}
+    fresh_ids = {r.id for r in ordered if r.fresh}
     cols = (
         Case.id,
         Case.reference,
@@ -253,6 +281,7 @@ def queue(
         Case.acknowledge_by,
         Case.respond_by,
         Case.restricted,
+        Case.safeguarding,
     )
     fetched = {r.id: r for r in s.execute(select(*cols).where(Case.id.in_(list(ranks)))).all()}
     rows = [(fetched[i], ranks[i]) for i in ranks if i in fetched]
@@ -282,9 +311,11 @@ def queue(
         )
         if row_rank == 0:
             row.badges.append(Badge("safeguarding", "Safeguarding: look today"))
+        elif r.safeguarding:
+            row.badges.append(Badge("safeguarding_actioned", "Safeguarding: action recorded"))
         if r.id in waiting:
             row.badges.append(Badge("letter", "Letter waiting for approval"))
-        if r.flags.get("new_message"):
+        if r.id in fresh_ids:
             row.badges.append(Badge("new_message", "New message from the family"))
         row.badges.extend(deadline_badges(r.status, r.acknowledge_by, r.respond_by, today, svc))
         out.append(row)
