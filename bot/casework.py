@@ -30,8 +30,7 @@ from sqlalchemy.orm import Session
 
 from bot import resources
 from bot.casestate import add_event, apply_state, state_of
-from bot.letters.context import base_context
-from bot.letters.context import CaseFacts
+from bot.letters.context import CaseFacts, base_context
 from bot.letters.mime import clean_text, message_ids, new_message_id
 from bot.letters.outbox import idempotency_key
 from bot.letters.policy import own_addresses, refusal
@@ -108,8 +107,7 @@ def record_safeguarding_action(
         actor=actor,
     )
     return (
-        f"safeguarding action recorded ({SAFEGUARDING_ACTIONS[what]}); "
-        "the flag stays on the case"
+        f"safeguarding action recorded ({SAFEGUARDING_ACTIONS[what]}); the flag stays on the case"
     )
 
 

@@ -15,9 +15,10 @@ States::
 
 ``close`` is allowed from every state except ``closed``; a closed case stays closed for a
 person (a new complaint opens a new case), but the family's reply to it reopens it
-(:func:`reopen`: back to the state it was closed from, as far as the state tells). :func:`transition` returns the new :class:`CaseState` and an event
-(a JSON-serialisable dict) for the case's trail; a transition that is not allowed raises
-:class:`InvalidTransition` naming the state, the action and what is allowed.
+(:func:`reopen`: back to the state it was closed from, as far as the state tells).
+:func:`transition` returns the new :class:`CaseState` and an event (a JSON-serialisable
+dict) for the case's trail; a transition that is not allowed raises :class:`InvalidTransition`
+naming the state, the action and what is allowed.
 
 Deadlines carried in the state: ``acknowledge_by`` and ``respond_by`` for the current stage
 (set when the stage starts; ``respond_by`` moved by an extension, which needs a new date and a
@@ -386,7 +387,9 @@ def transition(
     return new, _event(act.value, state, new, day, desc, reason=why.value, **extra)
 
 
-def reopen(state: CaseState, service: Service, on: date | datetime) -> tuple[CaseState, dict[str, Any]]:
+def reopen(
+    state: CaseState, service: Service, on: date | datetime
+) -> tuple[CaseState, dict[str, Any]]:
     """A closed case reopened because the family wrote to it again: back to where it was as
     far as the state shows (responded, acknowledged, a next stage requested, or received),
     with the deadlines it had; the closure reason goes. Raises :class:`InvalidTransition`

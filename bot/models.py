@@ -510,9 +510,7 @@ class CaseRead(Base):
     """When a person last opened a case: a family message after it is "new" to them."""
 
     __tablename__ = "case_reads"
-    __table_args__ = (
-        UniqueConstraint("case_id", "user_email", name="uq_case_reads_case_user"),
-    )
+    __table_args__ = (UniqueConstraint("case_id", "user_email", name="uq_case_reads_case_user"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))

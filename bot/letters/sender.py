@@ -667,7 +667,6 @@ class Sender:
                 break
             self.wake.wait(self.idle_wait)
 
-
     def heartbeat(self) -> None:
         """Say that this sender runs (at most every :data:`HEARTBEAT_EVERY` seconds)."""
         tick = time.monotonic()

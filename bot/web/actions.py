@@ -374,7 +374,11 @@ def _move_letter(ctx: Ctx, case: Case, letter_id: int, allowed: tuple[str, ...],
     kind = "letter_approved" if to == "pending" else "letter_discarded"
     record(ctx, case, kind, {"outbox_id": letter.id, "purpose": letter.purpose, "from": before})
     name = letter.purpose.replace("_", " ")
-    return f"{name} letter approved and {queued(ctx)}" if to == "pending" else f"{name} letter discarded"
+    return (
+        f"{name} letter approved and {queued(ctx)}"
+        if to == "pending"
+        else f"{name} letter discarded"
+    )
 
 
 def approve_letter(ctx: Ctx, case: Case, letter_id: int) -> str:

@@ -681,9 +681,7 @@ def case_action(case_id: int, action: str) -> BaseResponse:
         with app.sessions.begin() as s:
             case = _case(s, case_id, user, "learning" if action == "learning" else "act")
             now = _now()
-            ctx = Ctx(
-                s, user, now, app.services, app.config.web.base_url, sender_running(s, now)
-            )
+            ctx = Ctx(s, user, now, app.services, app.config.web.base_url, sender_running(s, now))
             message = handler(ctx, case)
             # the action may route the case away from this person (a complaint about them)
             still_open = routing.may(user, case, "open", user.can_open(case.service))
