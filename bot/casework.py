@@ -136,7 +136,8 @@ def clear_safeguarding(
         "safeguarding_cleared",
         {
             "description": "safeguarding flag cleared (confirmed)",
-            "reason": reason,
+            # under "note": free text, scrubbed by retention like every note (bot/ops)
+            "note": reason,
             "had_action": bool(previous_action),
         },
         actor=actor,

@@ -97,7 +97,7 @@ def test_an_untick_never_clears_safeguarding_and_clearing_needs_reason_and_confi
     assert "safeguarding flag cleared" in said
     assert web.case(case_id).safeguarding is False
     [cleared] = events(web, case_id, "safeguarding_cleared")
-    assert cleared.actor == f"user:{COORD}" and cleared.detail["reason"] == why
+    assert cleared.actor == f"user:{COORD}" and cleared.detail["note"] == why
     assert why in html.unescape(c.get(f"/cases/{case_id}").text)  # on the trail
 
 

@@ -206,7 +206,10 @@ def test_workbench_walk_in_a_real_browser(page: Any, tmp_path: Path, smtp_server
         assert "queued; the sender sends it within a minute" in flash(page)
         sent = wait_for(
             smtp_server,
-            lambda m: m.rcpt_tos == (JOANNA,) and "Monday at 10" in m.message.get_body(("plain",)).get_content(),
+            lambda m: (
+                m.rcpt_tos == (JOANNA,)
+                and "Monday at 10" in m.message.get_body(("plain",)).get_content()
+            ),
         )
         assert sent.message["In-Reply-To"] == "<joanna-2@example.org>"
         assert sent.message["References"].split() == [
@@ -214,6 +217,7 @@ def test_workbench_walk_in_a_real_browser(page: Any, tmp_path: Path, smtp_server
             "<joanna-2@example.org>",
         ]
         assert f"[{complaint}]" in str(sent.message["Subject"])
+        assert sent.message["Auto-Submitted"] is None  # a person wrote it
         text = sent.message.get_body(("plain",)).get_content()
         assert "Durham" in text and f"Case reference: {complaint}" in text
         page.reload()
