@@ -410,3 +410,23 @@ def test_a_family_reply_to_a_closed_case_reopens_it(live: tuple[Web, LiveServer]
     c = signed_in(server)  # two hours on: the idle web session has ended
     assert ref in _queue_order(c) and "New message from the family" in _queue_row(c, ref)
     assert ev.at == web.clock.now
+
+
+def test_the_reply_signature_renders_for_every_service(web: Web) -> None:
+    from bot import casework
+    from bot.models import Case
+
+    for key, service in web.app.services.items():
+        case = Case(
+            reference="ABC-2026-0001",
+            service=key,
+            kind="complaint",
+            stage=1,
+            sender_addr=FAMILY,
+            sender_name="",
+            received_at=web.clock.now,
+            flags={},
+        )
+        signature = casework._signature(service, case)
+        assert service.name in signature and "Case reference: ABC-2026-0001" in signature
+        assert "{" not in signature
