@@ -182,7 +182,8 @@ def add_note(session: Session, case: Case, author_email: str, now: datetime, tex
         case,
         now,
         "note_added",
-        {"description": "internal note added (not sent)", "note_id": note.id},
+        # the text under "note": shown to those who read bodies, scrubbed by retention
+        {"description": "internal note added (not sent)", "note_id": note.id, "note": text},
         actor=f"user:{author_email}",
     )
     return "internal note added (it is not sent to anyone)"

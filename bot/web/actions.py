@@ -261,7 +261,10 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
             _withdraw_unsent_letter(ctx, case, old_purpose, "a person corrected the scope")
         letter = _letter_for_kind(ctx, case, kind, chosen["out_of_scope"])
         if letter is not None:
-            notes.append(f"{letter.purpose} letter prepared for approval")
+            if letter.status == "held":
+                notes.append(f"{letter.purpose.replace('_', ' ')} letter held for approval")
+            else:
+                notes.append(f"{letter.purpose.replace('_', ' ')} letter {queued(ctx)}")
     if (
         chosen["about_coordinator"]
         and not case.restricted
