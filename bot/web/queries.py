@@ -145,8 +145,15 @@ def flood_banners(s: Session, services: Sequence[str], now: datetime) -> list[st
 
 
 def rank_expression(
-    today: date, horizons: Mapping[str, date], waiting: Sequence[int]
+    today: date,
+    horizons: Mapping[str, date],
+    waiting: Sequence[int],
+    fresh: ColumnElement[bool] | None = None,
 ) -> ColumnElement[int]:
+    """The rank (0-5, above). With ``fresh`` (:func:`new_activity`), the queue's sort key
+    instead: rank 0 stays 0, a fresh case is 1, every other rank goes one down (one CASE,
+    computed once per row)."""
+    shift = 0 if fresh is None else 1
     horizon: ColumnElement[Any] = (
         case(*((Case.service == k, literal(v)) for k, v in horizons.items()), else_=literal(today))
         if horizons
@@ -155,14 +162,16 @@ def rank_expression(
     whens: list[tuple[ColumnElement[bool], int]] = [
         (and_(Case.safeguarding.is_(True), Case.safeguarding_actioned.is_(False)), 0)
     ]
+    if fresh is not None:
+        whens.append((fresh, 1))
     if waiting:
-        whens.append((Case.id.in_(waiting), 1))
+        whens.append((Case.id.in_(waiting), 1 + shift))
     whens += [
-        (Case.due_on < today, 2),
-        (Case.due_on == today, 3),
-        (Case.due_on <= horizon, 4),
+        (Case.due_on < today, 2 + shift),
+        (Case.due_on == today, 3 + shift),
+        (Case.due_on <= horizon, 4 + shift),
     ]
-    return case(*whens, else_=5)
+    return case(*whens, else_=5 + shift)
 
 
 def new_activity(viewer: str) -> ColumnElement[bool]:
@@ -217,9 +226,8 @@ def queue(
         return QueuePage([], 0, 1, 1)
     waiting = waiting_letter_case_ids(s, wanted)
     horizons = {k: due_horizon(today, SOON_WORKING_DAYS, services[k]) for k in wanted}
-    rank_expr = rank_expression(today, horizons, waiting)
-    rank = rank_expr.label("rank")
     fresh = new_activity(viewer)
+    key = rank_expression(today, horizons, waiting, fresh).label("key")
     conds: list[ColumnElement[bool]] = [Case.service.in_(wanted)]
     may_see: list[ColumnElement[bool]] = [
         Case.restricted.is_(False),
@@ -248,11 +256,10 @@ def queue(
     # Two steps: order the (narrow, index-covered) keys and keep one page of ids, then
     # fetch those rows; the sort never carries names, subjects or JSON.
     ordered = s.execute(
-        select(Case.id, rank, fresh.label("fresh"))
+        select(Case.id, key)
         .where(*conds)
         .order_by(
-            case((rank_expr == 0, 0), (fresh, 1), else_=2),
-            rank,
+            key,
             Case.due_on.is_(None),
             Case.due_on,
             Case.received_at,
@@ -261,8 +268,7 @@ def queue(
         .limit(size)
         .offset((page - 1) * size)
     ).all()
-    ranks = {r.id: r.rank for r in ordered}
-    fresh_ids = {r.id for r in ordered if r.fresh}
+    page_ids = [r.id for r in ordered]
     cols = (
         Case.id,
         Case.reference,
@@ -282,9 +288,12 @@ def queue(
         Case.respond_by,
         Case.restricted,
         Case.safeguarding,
+        # the rank and "new to you" of this page's rows only
+        rank_expression(today, horizons, waiting).label("rank"),
+        fresh.label("fresh"),
     )
-    fetched = {r.id: r for r in s.execute(select(*cols).where(Case.id.in_(list(ranks)))).all()}
-    rows = [(fetched[i], ranks[i]) for i in ranks if i in fetched]
+    fetched = {r.id: r for r in s.execute(select(*cols).where(Case.id.in_(page_ids))).all()}
+    rows = [(fetched[i], fetched[i].rank) for i in page_ids if i in fetched]
     out: list[QueueRow] = []
     for r, row_rank in rows:
         svc = services[r.service]
@@ -315,7 +324,7 @@ def queue(
             row.badges.append(Badge("safeguarding_actioned", "Safeguarding: action recorded"))
         if r.id in waiting:
             row.badges.append(Badge("letter", "Letter waiting for approval"))
-        if r.id in fresh_ids:
+        if r.fresh:
             row.badges.append(Badge("new_message", "New message from the family"))
         row.badges.extend(deadline_badges(r.status, r.acknowledge_by, r.respond_by, today, svc))
         out.append(row)
