@@ -99,6 +99,16 @@ def queued(ctx: Ctx) -> str:
     return "queued in the outbox"
 
 
+def _letter_state(ctx: Ctx, letter: OutboxLetter) -> str:
+    """What became of a letter a person's action wrote, as it is."""
+    name = letter.purpose.replace("_", " ")
+    if letter.status == "held":
+        return f"{name} letter held for approval"
+    if letter.status == "pending":
+        return f"{name} letter {queued(ctx)}"
+    return f"{name} letter {letter.status}"
+
+
 def _casework(call: Any, *args: Any) -> Any:
     try:
         return call(*args)
@@ -261,10 +271,7 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
             _withdraw_unsent_letter(ctx, case, old_purpose, "a person corrected the scope")
         letter = _letter_for_kind(ctx, case, kind, chosen["out_of_scope"])
         if letter is not None:
-            if letter.status == "held":
-                notes.append(f"{letter.purpose.replace('_', ' ')} letter held for approval")
-            else:
-                notes.append(f"{letter.purpose.replace('_', ' ')} letter {queued(ctx)}")
+            notes.append(_letter_state(ctx, letter))
     if (
         chosen["about_coordinator"]
         and not case.restricted
@@ -610,7 +617,7 @@ def record_response(
             },
             discriminator=f"stage{stage_no}",
         )
-        message += f"; {letter.purpose.replace('_', ' ')} letter held for approval"
+        message += f"; {_letter_state(ctx, letter)}"
     return message
 
 
@@ -653,7 +660,7 @@ def next_stage(ctx: Ctx, case: Case, requested_on: date | None) -> str:
         case.sender_addr
         and refusal(case.sender_addr, None, own_addresses(ctx.services.values())) is None
     ):
-        queue_letter(
+        letter = queue_letter(
             ctx.session,
             ctx.services[case.service],
             case,
@@ -661,7 +668,7 @@ def next_stage(ctx: Ctx, case: Case, requested_on: date | None) -> str:
             ctx.now,
             discriminator=f"stage{case.stage}",
         )
-        message += "; acknowledgement letter held for approval"
+        message += f"; {_letter_state(ctx, letter)}"
     return message
 
 
