@@ -8,13 +8,14 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 from bot.letters.sender import Sender, sender_running
 from bot.models import CaseEvent, CaseNote, CaseRead, OutboxLetter, SenderHeartbeat
-from tests.web.conftest import BOTH, COORD, COORD_STOKE, MANAGER, Web
+from tests.web.conftest import BOTH, COORD, COORD_STOKE, MANAGER, Web, build_web
 from tests.web.httpclient import HttpClient, Reply
 from tests.web.livesrv import LiveServer
 
@@ -34,6 +35,22 @@ COMPLAINT = (
 def live(web: Web) -> Iterator[tuple[Web, LiveServer]]:
     with LiveServer(web.flask, threads=4) as server:
         yield web, server
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def live_both(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Web, LiveServer]]:
+    """The same, on the embedded default and on PostgreSQL."""
+    url = (
+        f"sqlite:///{tmp_path / 'both.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("pg_url")
+    )
+    w = build_web(url, tmp_path)
+    try:
+        with LiveServer(w.flask, threads=4) as server:
+            yield w, server
+    finally:
+        w.app.engine.dispose()
 
 
 def signed_in(server: LiveServer, email: str = COORD) -> HttpClient:
@@ -342,9 +359,9 @@ def _queue_order(c: HttpClient) -> list[str]:
 
 
 def test_a_family_reply_raises_the_case_with_a_badge_per_person(
-    live: tuple[Web, LiveServer],
+    live_both: tuple[Web, LiveServer],
 ) -> None:
-    web, server = live
+    web, server = live_both
     others = [
         web.ingest(from_addr=f"parent{i}@example.org", subject="Complaint", body=COMPLAINT)
         for i in range(3)
@@ -376,8 +393,10 @@ def test_a_family_reply_raises_the_case_with_a_badge_per_person(
     assert all(web.case(i).family_message_at is None for i in others)
 
 
-def test_a_family_reply_to_a_closed_case_reopens_it(live: tuple[Web, LiveServer]) -> None:
-    web, server = live
+def test_a_family_reply_to_a_closed_case_reopens_it(
+    live_both: tuple[Web, LiveServer],
+) -> None:
+    web, server = live_both
     case_id = web.ingest(from_addr=FAMILY, subject="Complaint", body=COMPLAINT)
     ref = web.case(case_id).reference
     c = signed_in(server)
