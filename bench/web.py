@@ -34,6 +34,7 @@ from bot.config import WebConfig  # noqa: E402
 from bot.models import (  # noqa: E402
     Case,
     CaseEvent,
+    CaseRead,
     Message,
     OutboxLetter,
     User,
@@ -59,6 +60,7 @@ BODY = (
 def populate(app: App, n: int, seed: int = 11) -> list[int]:
     """``n`` cases (about a third open and needing a person); returns ids with a message."""
     rng = random.Random(seed)
+    activity = random.Random(seed + 1)  # family replies and openings (issue 15), apart
     today = NOW.date()
     with_message: list[int] = []
     batch = 5000
@@ -83,6 +85,7 @@ def populate(app: App, n: int, seed: int = 11) -> list[int]:
         events: list[dict[str, Any]] = []
         messages: list[dict[str, Any]] = []
         letters: list[dict[str, Any]] = []
+        reads: list[dict[str, Any]] = []
         for _ in range(min(batch, n - start)):
             case_id += 1
             svc = SERVICES[case_id % len(SERVICES)]
@@ -126,8 +129,20 @@ def populate(app: App, n: int, seed: int = 11) -> list[int]:
                     "safeguarding": safeguarding,
                     "channel": "email",
                     "via_mp": rng.random() < 0.05,
+                    # one case in ten has a family reply; the coordinator opened half since
+                    "family_message_at": (
+                        received + timedelta(days=2) if activity.random() < 0.1 else None
+                    ),
                 }
             )
+            if cases[-1]["family_message_at"] is not None and activity.random() < 0.5:
+                reads.append(
+                    {
+                        "case_id": case_id,
+                        "user_email": EMAIL,
+                        "opened_at": received + timedelta(days=3),
+                    }
+                )
             events.append(
                 {
                     "case_id": case_id,
@@ -199,6 +214,8 @@ def populate(app: App, n: int, seed: int = 11) -> list[int]:
                 conn.execute(insert(Message), messages)
             if letters:
                 conn.execute(insert(OutboxLetter), letters)
+            if reads:
+                conn.execute(insert(CaseRead), reads)
     with app.engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
     return with_message

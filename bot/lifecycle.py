@@ -13,10 +13,12 @@ States::
         |           +--investigate--> investigating (stage + 1) ...
         +--close--> closed (resolved | withdrawn | ombudsman | out_of_time | out_of_scope)
 
-``close`` is allowed from every state except ``closed``; a closed case stays closed (a new
-complaint opens a new case). :func:`transition` returns the new :class:`CaseState` and an event
-(a JSON-serialisable dict) for the case's trail; a transition that is not allowed raises
-:class:`InvalidTransition` naming the state, the action and what is allowed.
+``close`` is allowed from every state except ``closed``; a closed case stays closed for a
+person (a new complaint opens a new case), but the family's reply to it reopens it
+(:func:`reopen`: back to the state it was closed from, as far as the state tells).
+:func:`transition` returns the new :class:`CaseState` and an event (a JSON-serialisable
+dict) for the case's trail; a transition that is not allowed raises :class:`InvalidTransition`
+naming the state, the action and what is allowed.
 
 Deadlines carried in the state: ``acknowledge_by`` and ``respond_by`` for the current stage
 (set when the stage starts; ``respond_by`` moved by an extension, which needs a new date and a
@@ -383,3 +385,36 @@ def transition(
             "time_limit_months": service.ombudsman.time_limit_months,
         }
     return new, _event(act.value, state, new, day, desc, reason=why.value, **extra)
+
+
+def reopen(
+    state: CaseState, service: Service, on: date | datetime
+) -> tuple[CaseState, dict[str, Any]]:
+    """A closed case reopened because the family wrote to it again: back to where it was as
+    far as the state shows (responded, acknowledged, a next stage requested, or received),
+    with the deadlines it had; the closure reason goes. Raises :class:`InvalidTransition`
+    for a case that is not closed."""
+    if state.status is not Status.CLOSED:
+        raise InvalidTransition(
+            f"cannot reopen a case that is {state.status.value} at Stage {state.stage} "
+            "(only a closed case is reopened)"
+        )
+    if state.responded_on is not None:
+        status = Status.RESPONDED
+    elif state.acknowledged_on is not None:
+        status = Status.ACKNOWLEDGED
+    elif state.stage > 1 and state.acknowledge_by is not None:
+        status = Status.NEXT_STAGE_REQUESTED
+    else:
+        status = Status.RECEIVED
+    day = _london_day(on, service)
+    new = replace(state, status=status, closure_reason=None)
+    return new, _event(
+        "reopen",
+        state,
+        new,
+        day,
+        f"reopened at Stage {state.stage}: the family wrote again after it was closed "
+        f"({state.closure_reason.value if state.closure_reason else 'no reason recorded'})",
+        previous_closure_reason=state.closure_reason.value if state.closure_reason else None,
+    )

@@ -133,6 +133,13 @@ class Case(Base):
     # 0008_routing: a complaint about the person who would handle it is routed away from them:
     # only its handler works it; managers see it without what people wrote (bot/routing.py).
     restricted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
+    # 0016_workbench: a safeguarding case whose action taken is recorded (kept in step with
+    # ``flags["safeguarding_action"]``) leaves "look today" but keeps its flag; the time of
+    # the family's last message on the case (not an auto-reply), for "new since you looked".
+    safeguarding_actioned: Mapped[bool] = mapped_column(
+        Boolean, default=False, server_default=sa_false()
+    )
+    family_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
     messages: Mapped[list[Message]] = relationship(back_populates="case", order_by="Message.id")
     events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id")
@@ -301,6 +308,9 @@ def current_due(status: str, acknowledge_by: date | None, respond_by: date | Non
 def _derive_case_columns(_mapper: Any, _connection: Any, case: Case) -> None:
     case.due_on = current_due(case.status, case.acknowledge_by, case.respond_by)
     case.safeguarding = bool((case.flags or {}).get("safeguarding"))
+    case.safeguarding_actioned = case.safeguarding and bool(
+        (case.flags or {}).get("safeguarding_action")
+    )
 
 
 event.listen(Case, "before_insert", _derive_case_columns)
@@ -491,3 +501,28 @@ class UidDecision(Base):
     decision: Mapped[str] = mapped_column(String(16))  # "duplicate"
     message_pk: Mapped[int | None] = mapped_column(Integer)
     decided_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+# ------------------------------------------------------------------ 0016_workbench: workbench
+
+
+class CaseRead(Base):
+    """When a person last opened a case: a family message after it is "new" to them."""
+
+    __tablename__ = "case_reads"
+    __table_args__ = (UniqueConstraint("case_id", "user_email", name="uq_case_reads_case_user"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id"))
+    user_email: Mapped[str] = mapped_column(String(320))
+    opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SenderHeartbeat(Base):
+    """An outbox sender's last sign of life (``host:pid``), so the web UI says truthfully
+    whether a queued letter goes within a minute or waits for a sender to run."""
+
+    __tablename__ = "sender_heartbeats"
+
+    worker: Mapped[str] = mapped_column(String(200), primary_key=True)
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -105,4 +105,5 @@ def close_case(app: App, case_id: int, at: datetime, note: str = "") -> None:
         case = s.get(Case, case_id)
         assert case is not None
         ctx = actions.Ctx(session=s, user=COORDINATOR, now=at, services=app.services)
-        actions.close(ctx, case, "resolved", "upheld", "justified", note)
+        # unsent letters are kept (the web UI asks; before issue 15 they were always kept)
+        actions.close(ctx, case, "resolved", "upheld", "justified", note, letters="keep")

@@ -88,9 +88,11 @@ def build_message(letter: OutboxLetter, from_name: str, now: datetime) -> EmailM
     refs = message_ids(list(letter.references or []))
     if refs:
         msg["References"] = " ".join(refs[-10:])
-    # RFC 3834: say that a machine wrote this, so that auto-responders do not answer it.
-    msg["Auto-Submitted"] = "auto-replied"
-    msg["X-Auto-Response-Suppress"] = "All"
+    if letter.purpose != "reply":
+        # RFC 3834: say that a machine wrote this, so that auto-responders do not answer it.
+        # (A reply a person wrote on the case page is not automatic: bot/casework.py.)
+        msg["Auto-Submitted"] = "auto-replied"
+        msg["X-Auto-Response-Suppress"] = "All"
     msg.set_content(letter.body_text)
     if letter.body_html:
         msg.add_alternative(letter.body_html, subtype="html")

@@ -46,6 +46,7 @@ import smtplib
 import socket
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -65,7 +66,7 @@ from bot.faults import crash_point
 from bot.letters import ACKNOWLEDGEMENTS
 from bot.letters.mime import build_message
 from bot.lifecycle import Action, Status, transition
-from bot.models import Case, OutboxLetter
+from bot.models import Case, OutboxLetter, SenderHeartbeat
 from bot.services import Service
 from bot.workdays import to_london
 
@@ -83,6 +84,10 @@ SERVER_DOWN = "server down: "
 MAX_ATTEMPTS = 48
 #: How long the sender sleeps when nothing wakes it (approvals made from the command line).
 IDLE_WAIT = 5.0
+#: How often a running sender says so (``sender_heartbeats``), and how old the last word may
+#: be for the web UI to say "the sender sends it within a minute" (:func:`sender_running`).
+HEARTBEAT_EVERY = 20.0
+HEARTBEAT_FRESH = timedelta(minutes=2)
 SMTP_TIMEOUT = 30.0
 #: A letter whose sender died while handing it over is sent again after this long.
 RESEND_AFTER = 900.0
@@ -361,6 +366,7 @@ class Sender:
         self._attempt = 0
         self._paused_until: datetime | None = None
         self._down_count = 0
+        self._last_beat: float | None = None
 
     # ---------------------------------------------------------------------- claims
 
@@ -651,6 +657,7 @@ class Sender:
         while not stop.is_set():
             self.wake.clear()
             try:
+                self.heartbeat()
                 stats = self.drain_once()
                 if stats.sent or stats.deferred or stats.failed:
                     log.info("%s", stats)
@@ -659,6 +666,26 @@ class Sender:
             if stop.is_set():
                 break
             self.wake.wait(self.idle_wait)
+
+    def heartbeat(self) -> None:
+        """Say that this sender runs (at most every :data:`HEARTBEAT_EVERY` seconds)."""
+        tick = time.monotonic()
+        if self._last_beat is not None and tick - self._last_beat < HEARTBEAT_EVERY:
+            return
+        self._last_beat = tick
+        worker = f"{self.host}|{os.getpid()}"[:200]
+        with self.sessions.begin() as s:
+            row = s.get(SenderHeartbeat, worker)
+            if row is None:
+                s.add(SenderHeartbeat(worker=worker, beat_at=self.clock()))
+            else:
+                row.beat_at = self.clock()
+
+
+def sender_running(session: Session, now: datetime) -> bool:
+    """Whether an outbox sender has said it runs within :data:`HEARTBEAT_FRESH` of ``now``."""
+    last = session.scalar(select(SenderHeartbeat.beat_at).order_by(SenderHeartbeat.beat_at.desc()))
+    return last is not None and last >= now - HEARTBEAT_FRESH
 
 
 def _sent_values(now: datetime) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import casework
 from bot.casestate import add_event
 from bot.figures import from_mp_office, intake_figures
 from bot.letters.flood import FloodLimits
@@ -411,7 +412,7 @@ def store(ctx: Context, env: StageEnv) -> None:
             },
         )
     elif c is not None:
-        _reply_on_case(ctx, ctx.case, c, now)
+        _reply_on_case(ctx, ctx.case, c, now, env.services[ctx.case.service])
     safe = sanitise_for_storage(p.html)
     ctx.record("store", disposition, safe.note or "")
     msg = Message(
@@ -460,22 +461,28 @@ def store(ctx: Context, env: StageEnv) -> None:
     ctx.batch.remember(msg, msg.case)
 
 
-def _reply_on_case(ctx: Context, case: Case, c: Classification, now: datetime) -> None:
+def _reply_on_case(
+    ctx: Context, case: Case, c: Classification, now: datetime, service: Service
+) -> None:
     """A message from the family on an existing case: the case comes back to the queue with
-    a "new message from the family" marker (not for an auto-reply); safeguarding content
-    flags the case."""
+    a "new message from the family" marker (not for an auto-reply), and a closed case is
+    reopened; safeguarding content flags the case (and asks for a new look even where an
+    action was recorded)."""
     p = ctx.parsed
     assert p is not None
     flags = dict(case.flags or {})
-    if c.kind != "automated" or c.safeguarding:  # an out-of-office is not news
+    news = c.kind != "automated" or c.safeguarding  # an out-of-office is not news
+    if news:
         flags["new_message"] = {"at": now.isoformat(), "message_id": p.message_id}
         case.needs_person = True
+        case.family_message_at = now
     if c.safeguarding and not flags.get("safeguarding"):
-        flags["safeguarding"] = True
         holds = list(flags.get("hold_reasons") or [])
         holds.append("safeguarding: a reply may mean a child is at risk; a person must look today")
         flags["hold_reasons"] = holds
     case.flags = flags
+    if c.safeguarding:
+        casework.renew_safeguarding(case)
     case.updated_at = now
     add_event(
         ctx.session,
@@ -490,6 +497,8 @@ def _reply_on_case(ctx: Context, case: Case, c: Classification, now: datetime) -
             "safeguarding": c.safeguarding,
         },
     )
+    if news:
+        casework.reopen_on_reply(ctx.session, case, service, now)
 
 
 # ---------------------------------------------------------------------------------- reply

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot import routing
+from bot import casework, routing
 from bot.casestate import apply_state, state_of
 from bot.deadlines import check_event_window, initial_deadlines, parse_event_date
 from bot.figures import intake_figures
@@ -70,6 +70,8 @@ class Ctx:
     now: datetime
     services: Mapping[str, Service]
     base_url: str = ""  # web.base_url: notifications link to the case under it
+    #: whether an outbox sender has said it runs (None: not known), for truthful messages
+    sender_running: bool | None = None
 
     def today(self, service: Service) -> date:
         return to_london(self.now, service.tz).date()
@@ -89,6 +91,32 @@ def valid_email(addr: str) -> bool:
     return bool(_EMAIL_RE.match(addr)) and len(addr) <= 320
 
 
+def queued(ctx: Ctx) -> str:
+    """What happens to a letter queued now, truthfully."""
+    if ctx.sender_running:
+        return "queued; the sender sends it within a minute"
+    if ctx.sender_running is False:
+        return "queued: no outbox sender is running now, so it is sent when one runs"
+    return "queued in the outbox"
+
+
+def _letter_state(ctx: Ctx, letter: OutboxLetter) -> str:
+    """What became of a letter a person's action wrote, as it is."""
+    name = letter.purpose.replace("_", " ")
+    if letter.status == "held":
+        return f"{name} letter held for approval"
+    if letter.status == "pending":
+        return f"{name} letter {queued(ctx)}"
+    return f"{name} letter {letter.status}"
+
+
+def _casework(call: Any, *args: Any) -> Any:
+    try:
+        return call(*args)
+    except casework.CaseError as exc:
+        raise ActionError(str(exc)) from None
+
+
 # ---------------------------------------------------------------------------- lifecycle
 
 
@@ -105,6 +133,8 @@ def apply_transition(
 ) -> dict[str, Any]:
     """Run ``action`` through the lifecycle and store the result and its event."""
     service = ctx.services[case.service]
+    if action is Action.CLOSE:
+        _casework(casework.check_closable, case)
     before = state_of(case, service)
     try:
         after, event = transition(
@@ -176,6 +206,11 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
     service = ctx.services[case.service]
     original = _classifier_said(case)
     chosen: dict[str, Any] = {"kind": kind, **{k: bool(flags.get(k)) for k in FLAG_NAMES}}
+    kept_safeguarding = bool((case.flags or {}).get("safeguarding")) and not chosen["safeguarding"]
+    if kept_safeguarding:
+        # An untick here never clears the flag: that needs a reason and a confirmation
+        # (bot.casework.clear_safeguarding).
+        chosen["safeguarding"] = True
     changed = [k for k in ("kind", *FLAG_NAMES) if chosen[k] != original.get(k)]
     previous_kind = case.kind
     previous_scope = bool((case.flags or {}).get("out_of_scope"))
@@ -237,7 +272,7 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
             _withdraw_unsent_letter(ctx, case, old_purpose, "a person corrected the scope")
         letter = _letter_for_kind(ctx, case, kind, chosen["out_of_scope"])
         if letter is not None:
-            notes.append(f"{letter.purpose} letter prepared for approval")
+            notes.append(_letter_state(ctx, letter))
     if (
         chosen["about_coordinator"]
         and not case.restricted
@@ -248,8 +283,13 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
         notes.extend(
             routing.enter_stage(ctx.session, service, case, ctx.now, ctx.base_url, ctx.user.actor)
         )
+    if kept_safeguarding:
+        notes.append(
+            "the safeguarding flag was kept: clearing it needs a reason and a confirmation "
+            "(Safeguarding, on the case page)"
+        )
     word = "corrected" if changed else "confirmed"
-    return f"classification {word}" + (f" ({', '.join(notes)})" if notes else "")
+    return f"classification {word}" + (f" ({'; '.join(notes)})" if notes else "")
 
 
 def _withdraw_unsent_letter(
@@ -344,8 +384,11 @@ def _move_letter(ctx: Ctx, case: Case, letter_id: int, allowed: tuple[str, ...],
     _touch(ctx, case)
     kind = "letter_approved" if to == "pending" else "letter_discarded"
     record(ctx, case, kind, {"outbox_id": letter.id, "purpose": letter.purpose, "from": before})
+    name = letter.purpose.replace("_", " ")
     return (
-        f"{letter.purpose} letter {'approved: it will be sent' if to == 'pending' else 'discarded'}"
+        f"{name} letter approved and {queued(ctx)}"
+        if to == "pending"
+        else f"{name} letter discarded"
     )
 
 
@@ -557,7 +600,7 @@ def record_response(
             case_id=case.id, kind="stage_response", text=summary, author=ctx.user.email, at=ctx.now
         )
     )
-    message = str(ev["description"])
+    message = str(ev["description"]).replace("response sent", "response recorded", 1)
     if send_letter and case.sender_addr:
         service = ctx.services[case.service]
         purpose = "final_stage" if service.stage(stage_no).final else "stage_response"
@@ -575,7 +618,7 @@ def record_response(
             },
             discriminator=f"stage{stage_no}",
         )
-        message += f"; {letter.purpose} letter prepared for approval"
+        message += f"; {_letter_state(ctx, letter)}"
     return message
 
 
@@ -601,7 +644,7 @@ def extend_deadline(ctx: Ctx, case: Case, new_date: date, reason: str) -> str:
             discriminator=new_date.isoformat(),
             status="pending",
         )
-        message += "; extension letter sent to the outbox"
+        message += f"; extension letter {queued(ctx)}"
     return message
 
 
@@ -618,7 +661,7 @@ def next_stage(ctx: Ctx, case: Case, requested_on: date | None) -> str:
         case.sender_addr
         and refusal(case.sender_addr, None, own_addresses(ctx.services.values())) is None
     ):
-        queue_letter(
+        letter = queue_letter(
             ctx.session,
             ctx.services[case.service],
             case,
@@ -626,24 +669,72 @@ def next_stage(ctx: Ctx, case: Case, requested_on: date | None) -> str:
             ctx.now,
             discriminator=f"stage{case.stage}",
         )
-        message += "; acknowledgement prepared for approval"
+        message += f"; {_letter_state(ctx, letter)}"
     return message
 
 
-def withdraw(ctx: Ctx, case: Case, note: str) -> str:
+LETTER_CHOICES = ("cancel", "keep")
+
+
+def _letters_on_close(ctx: Ctx, case: Case, letters: str) -> str:
+    """Closing a case with unsent letters: the person chose to cancel or keep them."""
+    unsent = casework.unsent_letters(ctx.session, case)
+    if not unsent:
+        return ""
+    if letters not in LETTER_CHOICES:
+        raise ActionError(
+            f"{case.reference} has {len(unsent)} unsent letter(s): {casework.describe(unsent)}. "
+            "Choose to cancel them or keep them, then close again (nothing changed)"
+        )
+    if letters == "keep":
+        record(
+            ctx,
+            case,
+            "letters_kept_on_close",
+            {"outbox_ids": [x.id for x in unsent], "purposes": [x.purpose for x in unsent]},
+        )
+        return f"; {len(unsent)} unsent letter(s) kept: {casework.describe(unsent)}"
+    for letter in unsent:
+        before = letter.status
+        letter.status = "discarded"
+        letter.next_attempt_at = None
+        record(
+            ctx,
+            case,
+            "letter_discarded",
+            {"outbox_id": letter.id, "purpose": letter.purpose, "from": before, "why": "closed"},
+        )
+    return f"; {len(unsent)} unsent letter(s) cancelled: {casework.describe(unsent)}"
+
+
+def withdraw(ctx: Ctx, case: Case, note: str, letters: str = "") -> str:
     service = ctx.services[case.service]
+    _casework(casework.check_closable, case)
+    told = _letters_on_close(ctx, case, letters)
     ev = apply_transition(
         ctx, case, Action.CLOSE, ctx.today(service), reason="withdrawn", note=note.strip()
     )
-    return str(ev["description"])
+    return str(ev["description"]) + told
 
 
-def close(ctx: Ctx, case: Case, reason: str, outcome: str, justification: str, note: str) -> str:
+def close(
+    ctx: Ctx,
+    case: Case,
+    reason: str,
+    outcome: str,
+    justification: str,
+    note: str,
+    letters: str = "",
+) -> str:
     if outcome and outcome not in OUTCOMES:
         raise ActionError(f"unknown outcome {outcome!r}")
     if justification and justification not in JUSTIFICATIONS:
         raise ActionError(f"unknown finding {justification!r}")
     service = ctx.services[case.service]
+    _casework(casework.check_closable, case)
+    if case.status == Status.CLOSED.value:
+        raise ActionError(f"{case.reference} is already closed")
+    told = _letters_on_close(ctx, case, letters)
     ev = apply_transition(
         ctx,
         case,
@@ -655,7 +746,68 @@ def close(ctx: Ctx, case: Case, reason: str, outcome: str, justification: str, n
     )
     case.outcome = outcome or None
     case.justification = justification or None
-    return str(ev["description"])
+    return str(ev["description"]) + told
+
+
+# ------------------------------------------------------------ safeguarding, notes, replies
+
+
+def safeguarding_action(ctx: Ctx, case: Case, what: str, who: str, details: str) -> str:
+    return str(
+        _casework(
+            casework.record_safeguarding_action,
+            ctx.session,
+            case,
+            ctx.user.actor,
+            ctx.now,
+            what,
+            who or ctx.user.email,
+            details,
+        )
+    )
+
+
+def clear_safeguarding(ctx: Ctx, case: Case, reason: str, confirmed: bool) -> str:
+    return str(
+        _casework(
+            casework.clear_safeguarding,
+            ctx.session,
+            case,
+            ctx.user.actor,
+            ctx.now,
+            reason,
+            confirmed,
+        )
+    )
+
+
+def add_note(ctx: Ctx, case: Case, text: str) -> str:
+    return str(_casework(casework.add_note, ctx.session, case, ctx.user.email, ctx.now, text))
+
+
+def preview_reply(ctx: Ctx, case: Case, subject: str, text: str) -> casework.ReplyDraft:
+    """The letter as it would be sent; nothing is written."""
+    draft: casework.ReplyDraft = _casework(
+        casework.draft_reply, ctx.session, ctx.services, case, subject, text
+    )
+    return draft
+
+
+def send_reply(ctx: Ctx, case: Case, subject: str, text: str, token: str) -> str:
+    """Queue the reply the person previewed (``token`` names that preview: if the text
+    changed since, they must look again)."""
+    draft = preview_reply(ctx, case, subject, text)
+    if token != draft.token:
+        raise ActionError(
+            "the reply changed since its preview (or the case did): preview it again before "
+            "sending (nothing was sent)"
+        )
+    letter, new = casework.queue_reply(
+        ctx.session, ctx.services[case.service], case, draft, ctx.user.actor, ctx.now
+    )
+    if not new:
+        return f"this reply was already queued (letter {letter.id}); it was not queued again"
+    return f"reply to {draft.to_addr} {queued(ctx)}"
 
 
 def save_learning(

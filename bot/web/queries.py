@@ -2,7 +2,7 @@
 
 Urgency, most urgent first (``rank``):
 
-0. safeguarding flag;
+0. safeguarding flag with no recorded action ("look today"; bot/casework.py);
 1. a letter waiting for a person (held, or failed to send);
 2. overdue: the current deadline (``cases.due_on``: the acknowledgement while a stage is new,
    then the response) has passed;
@@ -11,6 +11,8 @@ Urgency, most urgent first (``rank``):
    calendar, and handed to the query as a parameter);
 5. everything else (on track, or no deadline).
 
+A case with a message from the family that the viewer has not seen (it came after they last
+opened the case: ``case_reads``) comes right after rank 0, whatever its rank.
 Within a rank: earliest deadline first, then oldest. ``cases.due_on`` and
 ``cases.safeguarding`` are real, indexed columns kept in step with the case (see
 ``bot/models.py``), so the ordering needs no JSON and no per-row working-day arithmetic.
@@ -23,13 +25,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from bot.deadlines import deadline_status, due_horizon, working_days_left
 from bot.learning import correction_counts, correction_table
 from bot.letters.flood import WAITING
-from bot.models import Case, CaseEvent, LearningRecord, OutboxLetter
+from bot.models import Case, CaseEvent, CaseRead, LearningRecord, OutboxLetter
 from bot.reports.data import day_bounds
 from bot.services import Service
 
@@ -143,22 +145,47 @@ def flood_banners(s: Session, services: Sequence[str], now: datetime) -> list[st
 
 
 def rank_expression(
-    today: date, horizons: Mapping[str, date], waiting: Sequence[int]
+    today: date,
+    horizons: Mapping[str, date],
+    waiting: Sequence[int],
+    fresh: ColumnElement[bool] | None = None,
 ) -> ColumnElement[int]:
+    """The rank (0-5, above). With ``fresh`` (:func:`new_activity`), the queue's sort key
+    instead: rank 0 stays 0, a fresh case is 1, every other rank goes one down (one CASE,
+    computed once per row)."""
+    shift = 0 if fresh is None else 1
     horizon: ColumnElement[Any] = (
         case(*((Case.service == k, literal(v)) for k, v in horizons.items()), else_=literal(today))
         if horizons
         else literal(today)
     )
-    whens: list[tuple[ColumnElement[bool], int]] = [(Case.safeguarding.is_(True), 0)]
-    if waiting:
-        whens.append((Case.id.in_(waiting), 1))
-    whens += [
-        (Case.due_on < today, 2),
-        (Case.due_on == today, 3),
-        (Case.due_on <= horizon, 4),
+    whens: list[tuple[ColumnElement[bool], int]] = [
+        (and_(Case.safeguarding.is_(True), Case.safeguarding_actioned.is_(False)), 0)
     ]
-    return case(*whens, else_=5)
+    if fresh is not None:
+        whens.append((fresh, 1))
+    if waiting:
+        whens.append((Case.id.in_(waiting), 1 + shift))
+    whens += [
+        (Case.due_on < today, 2 + shift),
+        (Case.due_on == today, 3 + shift),
+        (Case.due_on <= horizon, 4 + shift),
+    ]
+    return case(*whens, else_=5 + shift)
+
+
+def new_activity(viewer: str) -> ColumnElement[bool]:
+    """The family wrote after ``viewer`` last opened the case (or they never opened it)."""
+    seen = (
+        select(CaseRead.id)
+        .where(
+            CaseRead.case_id == Case.id,
+            CaseRead.user_email == viewer.lower(),
+            CaseRead.opened_at >= Case.family_message_at,
+        )
+        .correlate(Case)
+    )
+    return and_(Case.family_message_at.is_not(None), ~exists(seen))
 
 
 def _prefix(column: Any, prefix: str, binary_collation: bool) -> ColumnElement[bool]:
@@ -199,7 +226,8 @@ def queue(
         return QueuePage([], 0, 1, 1)
     waiting = waiting_letter_case_ids(s, wanted)
     horizons = {k: due_horizon(today, SOON_WORKING_DAYS, services[k]) for k in wanted}
-    rank = rank_expression(today, horizons, waiting).label("rank")
+    fresh = new_activity(viewer)
+    key = rank_expression(today, horizons, waiting, fresh).label("key")
     conds: list[ColumnElement[bool]] = [Case.service.in_(wanted)]
     may_see: list[ColumnElement[bool]] = [
         Case.restricted.is_(False),
@@ -228,13 +256,19 @@ def queue(
     # Two steps: order the (narrow, index-covered) keys and keep one page of ids, then
     # fetch those rows; the sort never carries names, subjects or JSON.
     ordered = s.execute(
-        select(Case.id, rank)
+        select(Case.id, key)
         .where(*conds)
-        .order_by(rank, Case.due_on.is_(None), Case.due_on, Case.received_at, Case.id)
+        .order_by(
+            key,
+            Case.due_on.is_(None),
+            Case.due_on,
+            Case.received_at,
+            Case.id,
+        )
         .limit(size)
         .offset((page - 1) * size)
     ).all()
-    ranks = {r.id: r.rank for r in ordered}
+    page_ids = [r.id for r in ordered]
     cols = (
         Case.id,
         Case.reference,
@@ -253,9 +287,13 @@ def queue(
         Case.acknowledge_by,
         Case.respond_by,
         Case.restricted,
+        Case.safeguarding,
+        # the rank and "new to you" of this page's rows only
+        rank_expression(today, horizons, waiting).label("rank"),
+        fresh.label("fresh"),
     )
-    fetched = {r.id: r for r in s.execute(select(*cols).where(Case.id.in_(list(ranks)))).all()}
-    rows = [(fetched[i], ranks[i]) for i in ranks if i in fetched]
+    fetched = {r.id: r for r in s.execute(select(*cols).where(Case.id.in_(page_ids))).all()}
+    rows = [(fetched[i], fetched[i].rank) for i in page_ids if i in fetched]
     out: list[QueueRow] = []
     for r, row_rank in rows:
         svc = services[r.service]
@@ -282,9 +320,11 @@ def queue(
         )
         if row_rank == 0:
             row.badges.append(Badge("safeguarding", "Safeguarding: look today"))
+        elif r.safeguarding:
+            row.badges.append(Badge("safeguarding_actioned", "Safeguarding: action recorded"))
         if r.id in waiting:
             row.badges.append(Badge("letter", "Letter waiting for approval"))
-        if r.flags.get("new_message"):
+        if r.fresh:
             row.badges.append(Badge("new_message", "New message from the family"))
         row.badges.extend(deadline_badges(r.status, r.acknowledge_by, r.respond_by, today, svc))
         out.append(row)

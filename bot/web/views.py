@@ -28,7 +28,8 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, defer, load_only
 from werkzeug.wrappers import Response as BaseResponse
 
-from bot import figures, routing
+from bot import casework, figures, routing
+from bot.letters.sender import sender_running
 from bot.letters.waiting import letters_waiting
 from bot.lifecycle import ClosureReason, allowed_actions
 from bot.models import (
@@ -304,11 +305,13 @@ def case_page(case_id: int) -> Any:
         service = app.services[case.service]
         bodies = routing.may(user, case, "bodies", user.reads_bodies(case.service))
         _event(s, case.id, user, "viewed", {"bodies": bodies})
+        casework.mark_opened(s, case.id, user.email, now)
         today = to_london(now, service.tz).date()
         state_now = actions.state_of(case, service)
         messages: list[dict[str, Any]] = []
         notes: list[CaseNote] = []
         files: list[CaseFile] = []
+        family = casework.family_addresses(case)
         if bodies:
             reasons = (case.classification or {}).get("reasons") or []
             rows = s.scalars(
@@ -329,6 +332,8 @@ def case_page(case_id: int) -> Any:
                 rs = reasons if m.id == first_in else []
                 messages.append(
                     {
+                        "type": "message",
+                        "at": m.arrived_at,
                         "m": m,
                         "text": render.highlight(m.new_text or m.text, rs),
                         "quoted": m.quoted_text,
@@ -360,6 +365,23 @@ def case_page(case_id: int) -> Any:
             s.scalars(select(CaseEvent).where(CaseEvent.case_id == case.id).order_by(CaseEvent.id))
         )
         learning = s.scalar(select(LearningRecord).where(LearningRecord.case_id == case.id))
+        conversation: list[dict[str, Any]] = []
+        if bodies:
+            conversation = [
+                *messages,
+                *(
+                    {"type": "letter", "at": x.sent_at or x.created_at, "l": x}
+                    for x in letters
+                    if x.status != "discarded" and x.to_addr.lower() in family
+                ),
+                *({"type": "note", "at": n.at, "n": n} for n in notes if n.kind == "note"),
+            ]
+            conversation.sort(key=lambda item: item["at"])
+        can_act = routing.may(user, case, "act", user.can_act(case.service))
+        canned = casework.canned_replies(case.service) if can_act and bodies else {}
+        reply_text = canned.get(request.args.get("canned", ""), "")
+        unsent = casework.unsent_letters(s, case) if can_act else []
+        default_subject = casework.default_subject(s, case) if can_act and bodies else ""
         handlers = sorted(
             u.email
             for u in s.scalars(select(User).where(User.active.is_(True)))
@@ -378,9 +400,16 @@ def case_page(case_id: int) -> Any:
             case=case,
             service=service,
             bodies=bodies,
-            can_act=routing.may(user, case, "act", user.can_act(case.service)),
+            can_act=can_act,
             can_learn=user.can_write_learning(case.service),
             messages=messages,
+            conversation=conversation,
+            canned=canned,
+            reply_text=reply_text,
+            default_subject=default_subject,
+            unsent=unsent,
+            safeguarding_actions=casework.SAFEGUARDING_ACTIONS,
+            safeguarding_action=(case.flags or {}).get("safeguarding_action"),
             notes=notes,
             files=files,
             letters=letters,
@@ -571,7 +600,9 @@ def _act_investigate(ctx: Ctx, case: Case) -> str:
 
 
 def _act_withdraw(ctx: Ctx, case: Case) -> str:
-    return actions.withdraw(ctx, case, request.form.get("note", ""))
+    return actions.withdraw(
+        ctx, case, request.form.get("note", ""), request.form.get("letters", "")
+    )
 
 
 def _act_close(ctx: Ctx, case: Case) -> str:
@@ -582,6 +613,27 @@ def _act_close(ctx: Ctx, case: Case) -> str:
         request.form.get("outcome", ""),
         request.form.get("justification", ""),
         request.form.get("note", ""),
+        request.form.get("letters", ""),
+    )
+
+
+def _act_note(ctx: Ctx, case: Case) -> str:
+    return actions.add_note(ctx, case, request.form.get("text", ""))
+
+
+def _act_safeguarding_action(ctx: Ctx, case: Case) -> str:
+    return actions.safeguarding_action(
+        ctx,
+        case,
+        request.form.get("what", ""),
+        request.form.get("who", ""),
+        request.form.get("details", ""),
+    )
+
+
+def _act_safeguarding_clear(ctx: Ctx, case: Case) -> str:
+    return actions.clear_safeguarding(
+        ctx, case, request.form.get("reason", ""), request.form.get("confirm") == "yes"
     )
 
 
@@ -629,6 +681,9 @@ ACTIONS: dict[str, Callable[[Ctx, Case], str]] = {
     "close": _act_close,
     "learning": _act_learning,
     "figures": _act_figures,
+    "note": _act_note,
+    "safeguarding-action": _act_safeguarding_action,
+    "safeguarding-clear": _act_safeguarding_clear,
 }
 
 
@@ -644,7 +699,8 @@ def case_action(case_id: int, action: str) -> BaseResponse:
     try:
         with app.sessions.begin() as s:
             case = _case(s, case_id, user, "learning" if action == "learning" else "act")
-            ctx = Ctx(s, user, _now(), app.services, app.config.web.base_url)
+            now = _now()
+            ctx = Ctx(s, user, now, app.services, app.config.web.base_url, sender_running(s, now))
             message = handler(ctx, case)
             # the action may route the case away from this person (a complaint about them)
             still_open = routing.may(user, case, "open", user.can_open(case.service))
@@ -657,6 +713,62 @@ def case_action(case_id: int, action: str) -> BaseResponse:
         flash("The case has been passed to its handler and has left your view.", "ok")
         return redirect(url_for("web.index"), code=303)
     return redirect(url_for("web.case_page", case_id=case_id), code=303)
+
+
+@bp.post("/cases/<id:case_id>/reply")
+@login_required
+def reply(case_id: int) -> Any:
+    """A free-text letter to the family: ``op=preview`` shows it exactly as it will be sent
+    (nothing is written); ``op=send`` queues the letter that was previewed."""
+    user = _user()
+    app = state().app
+    op = request.form.get("op", "preview")
+    subject = request.form.get("subject", "")
+    text = request.form.get("text", "")
+    error = None
+    draft = None
+    message = ""
+    with app.sessions.begin() as s:
+        case = _case(s, case_id, user, "act")
+        if not routing.may(user, case, "bodies", user.reads_bodies(case.service)):
+            s.rollback()
+            _deny(case_id, user, "reply", 403)
+        now = _now()
+        ctx = Ctx(s, user, now, app.services, app.config.web.base_url, sender_running(s, now))
+        reference = case.reference
+        try:
+            if op == "send":
+                message = actions.send_reply(
+                    ctx, case, subject, text, request.form.get("token", "")
+                )
+            elif op == "preview":
+                draft = actions.preview_reply(ctx, case, subject, text)
+            else:
+                raise ActionError(f"unknown reply step {op!r}")
+        except ActionError as exc:
+            error = str(exc)  # nothing was written: preview and the checks come first
+        if draft is None and error is None:
+            flash(message, "ok")
+            return redirect(url_for("web.case_page", case_id=case_id) + "#conversation", 303)
+        if error is not None and op == "send":
+            try:
+                draft = actions.preview_reply(ctx, case, subject, text)
+            except ActionError:
+                draft = None
+        service_name = app.services[case.service].name
+    return (
+        render_template(
+            "reply_preview.html",
+            case_id=case_id,
+            reference=reference,
+            service_name=service_name,
+            draft=draft,
+            subject=subject,
+            text=text,
+            error=error,
+        ),
+        400 if error else 200,
+    )
 
 
 # ------------------------------------------------------------------- complaints by phone

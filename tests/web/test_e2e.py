@@ -174,7 +174,7 @@ def test_coordinator_works_cases_in_a_real_browser(
         page.wait_for_selector(f"[data-test=approve-{held_id}]")
         shot(page, "03-case-with-held-letter")
         page.click(f"[data-test=approve-{held_id}]")
-        assert "approved" in flash(page)
+        assert "approved and queued; the sender sends it within a minute" in flash(page)
         [sent] = to_joanna(smtp_server, 1)
         assert plain in str(sent.message["Subject"])
 
@@ -197,7 +197,8 @@ def test_coordinator_works_cases_in_a_real_browser(
         page.fill("#respond textarea[name=summary]", "We apologise: weekly calls from now on.")
         page.set_input_files("#respond input[name=file]", str(response_file))
         page.click("#respond button")
-        assert "response sent" in flash(page)
+        # truthful: the response is recorded, its letter only held (issue 15)
+        assert "response recorded" in flash(page) and "held for approval" in flash(page)
         assert "stage1-response.pdf" in page.content()
         shot(page, "05-responded")
 
@@ -205,6 +206,9 @@ def test_coordinator_works_cases_in_a_real_browser(
         page.select_option("#close select[name=reason]", "resolved")
         page.select_option("#close select[name=outcome]", "upheld")
         page.select_option("#close select[name=justification]", "justified")
+        # the held response letter: closing lists it and asks to cancel or keep it
+        assert "stage response (held)" in page.inner_text("#close [data-test=unsent-warning]")
+        page.check("#close input[name=letters][value=keep]")
         page.click("#close button")
         assert "closed at Stage 1: resolved" in flash(page)
         assert re.search(r"\bclosed\b", page.inner_text(".case-head"))

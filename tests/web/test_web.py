@@ -534,14 +534,17 @@ def test_stage_one_to_closure(web: Web) -> None:
     assert [x.status for x in letters(web, case_id) if x.purpose == "stage_response"] == ["held"]
     page = b.get(f"/cases/{case_id}").get_data(as_text=True)
     assert "response.pdf" in page and "Next stage may be requested until" in page
-    b.act(
-        case_id,
-        "close",
-        reason="resolved",
-        outcome="partly_upheld",
-        justification="part_justified",
-        note="resolved at Stage 1",
-    )
+    close = {
+        "reason": "resolved",
+        "outcome": "partly_upheld",
+        "justification": "part_justified",
+        "note": "resolved at Stage 1",
+    }
+    # the held response letter: closing asks whether to cancel or keep it (issue 15)
+    b.act(case_id, "close", **close)
+    assert b.flashes()[-1][0] == "error" and "stage response (held)" in b.flashes()[-1][1]
+    assert "unsent letter" in b.flashes()[-1][1] and web.case(case_id).status == "responded"
+    b.act(case_id, "close", letters="keep", **close)
     case = web.case(case_id)
     assert case.status == "closed" and case.closure_reason == "resolved"
     assert case.outcome == "partly_upheld" and case.justification == "part_justified"
@@ -572,7 +575,10 @@ def test_next_stage_and_withdrawal(web: Web) -> None:
     assert case.stage == 2 and case.status == "next_stage_requested"
     assert case.acknowledge_by is not None and case.acknowledge_by > date(2026, 11, 10)
     assert [x.purpose for x in letters(web, case_id)][-1] == "next_stage_ack"
-    b.act(case_id, "withdraw", note="they rang to withdraw")
+    b.act(case_id, "withdraw", note="they rang to withdraw", letters="cancel")
+    assert {x.status for x in letters(web, case_id) if x.purpose == "next_stage_ack"} == {
+        "discarded"
+    }
     case = web.case(case_id)
     assert case.status == "closed" and case.closure_reason == "withdrawn"
     b.act(case_id, "acknowledge")
