@@ -26,9 +26,10 @@ from urllib.parse import quote
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.casestate import add_event
+from bot.casestate import add_event, apply_state, state_of
 from bot.letters.context import CaseFacts, letter_context
 from bot.letters.outbox import add_letter, idempotency_key
+from bot.lifecycle import Action, Status, transition
 from bot.models import Case, OutboxLetter, User
 from bot.services import Contact, Service
 
@@ -135,9 +136,22 @@ def enter_stage(
         informal is not None
         and case.kind == "complaint"
         and case.stage == service.first_stage.number
+        and case.status == Status.RECEIVED.value
+        and not case.informal_outcome
+        and not about
     ):
-        # coventry L11: informal first through the manager; formal through Speak Up (L17-21)
-        case.flags = {**(case.flags or {}), "route": "informal_first"}
+        # coventry L11: informal first through the manager, no formal clock yet; formal
+        # through Speak Up (L17-21), raised as a Stage 1 complaint (L40): bot.web.actions
+        after, event = transition(
+            state_of(case, service), Action.GO_INFORMAL, service, now, reason=informal.code
+        )
+        apply_state(case, after)
+        case.route = "informal"
+        case.flags = {
+            **(case.flags or {}),
+            "route": "informal_first",
+            "informal": {"route": informal.code, "source": informal.source},
+        }
         add_event(
             session,
             case,
@@ -146,6 +160,7 @@ def enter_stage(
             {"code": informal.code, "description": informal.description, "source": informal.source},
             actor=actor,
         )
+        add_event(session, case, now, "informal", event, actor=actor)
         notes.append("informal first")
     rerouted = about and (handler_stage != case.stage or _started_later(service, case))
     if rerouted:

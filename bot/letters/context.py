@@ -23,6 +23,10 @@ DECISIONS = {
 }
 
 
+#: The sample meeting date of a step (the start-up check and the golden files).
+SAMPLE_MEETING = date(2026, 11, 19)
+
+
 def long_date(d: date | None) -> str | None:
     """``Friday 27 November 2026``."""
     if d is None:
@@ -45,6 +49,12 @@ class CaseFacts:
     #: Roles of the people a notification about this case was actually queued for (a thanks
     #: letter says "passed on" only to them).
     passed_to: tuple[str, ...] = ()
+    #: The track the case is on: "formal", "informal" or "awaiting_writing" (bot/procedure.py).
+    track: str = "formal"
+    #: How the complaint was made: email, letter, phone, in_person.
+    channel: str = "email"
+    #: The informal route's code when the case is (or was) on the informal step.
+    informal_route: str = ""
 
     @classmethod
     def of(cls, case: Case) -> CaseFacts:
@@ -57,6 +67,9 @@ class CaseFacts:
             stage=case.stage,
             respond_by=case.respond_by,
             about_coordinator=bool((case.flags or {}).get("about_coordinator")),
+            track=case.status if case.status in ("informal", "awaiting_writing") else "formal",
+            channel=case.channel or "email",
+            informal_route=str(((case.flags or {}).get("informal") or {}).get("route") or ""),
         )
 
 
@@ -135,6 +148,26 @@ def _stage(service: Service, facts: CaseFacts) -> dict[str, Any]:
     }
 
 
+def _informal(service: Service, facts: CaseFacts) -> dict[str, Any]:
+    """The informal step (bot/procedure.py) and the formal procedure's first stage, for the
+    letters that say how to go from one to the other."""
+    route = service.route(facts.informal_route) if facts.informal_route else None
+    if route is None:
+        route = service.informal_route(facts.channel in ("phone", "in_person"))
+    first = service.first_stage
+    return {
+        "route": route.code if route else "",
+        "what_happens": route.what_happens if route else "",
+        "formal_via": _contact_or_none(route.formal_via if route else None),
+        "first_stage": {
+            "number": first.number,
+            "name": first.name,
+            "acknowledge": first.acknowledge.describe(),
+            "respond": first.respond.describe(),
+        },
+    }
+
+
 def letter_context(
     service: Service, purpose: str, facts: CaseFacts, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -148,6 +181,36 @@ def letter_context(
         ctx["respond_by"] = long_date(facts.respond_by)
         ctx["next_step"] = next_step(service, facts.stage)
         ctx["about_coordinator"] = facts.about_coordinator
+        # on the informal step there is no formal clock yet (coventry L11, L40)
+        ctx["informal"] = facts.track == "informal"
+        ctx["informal_step"] = _informal(service, facts)
+    elif purpose in ("informal_ack", "informal_outcome"):
+        ctx["informal_step"] = _informal(service, facts)
+        ctx["outcome_summary"] = str(extra.get("outcome_summary") or "").strip()
+    elif purpose == "writing_request":
+        w = service.writing
+        ctx["writing"] = {"how": w.how, "source": w.source}
+        ctx["channel"] = {"phone": "by phone", "in_person": "in person"}.get(
+            facts.channel, ""
+        )
+        ctx["informal_step"] = _informal(service, facts)
+    elif purpose == "step_notice":
+        stage = service.stage(facts.stage)
+        step = stage.step(str(extra.get("step") or ""))
+        if step is None and stage.steps and extra.get("sample"):
+            step = stage.steps[0]  # the start-up check: the stage's own step
+        if step is None:
+            raise KeyError(f"{service.key} Stage {facts.stage} has no step {extra.get('step')!r}")
+        ctx["stage"] = _stage(service, facts)
+        ctx["step"] = {
+            "code": step.code,
+            "name": step.name,
+            "what_happens": step.what_happens,
+            "required": step.required,
+            "respond_after": step.respond_after.describe() if step.respond_after else None,
+        }
+        ctx["meeting_on"] = long_date(extra.get("meeting_on"))
+        ctx["respond_by"] = long_date(facts.respond_by)
     elif purpose in ("compliment_thanks", "comment_thanks"):
         ctx["passed_to"] = list(facts.passed_to)
     elif purpose == "extension_notice":
@@ -217,6 +280,10 @@ def sample_extra(purpose: str) -> dict[str, Any]:
         }
     if purpose == "safeguarding_alert":
         return {"case_url": "https://cases.example.org/?q=DUR-2026-0007"}
+    if purpose == "step_notice":
+        return {"step": "", "sample": True, "meeting_on": SAMPLE_MEETING}
+    if purpose == "informal_outcome":
+        return {"outcome_summary": "We agreed that your adviser will call you every Friday."}
     if purpose in ("stage_response", "final_stage"):
         return {
             "response_date": date(2026, 11, 27),
