@@ -90,3 +90,81 @@ def merged_exemptions(
     kept = [x for x in current or [] if x.get("by") != "bot"]
     codes = {x.get("code") for x in kept}
     return [*kept, *(x for x in automatic if x["code"] not in codes)]
+
+
+def panel(
+    service: Service,
+    *,
+    status: str,
+    stage_no: int,
+    kind: str,
+    channel: str,
+    route: str,
+    informal_outcome: str | None,
+    flags: Mapping[str, Any],
+    lifecycle: Mapping[str, Any] | None,
+) -> dict[str, Any]:
+    """What the case page shows of the procedure's route for this case, each rule with its
+    line, and which of the route's actions apply now."""
+    verbal = channel in VERBAL_CHANNELS
+    informal = service.informal_route(verbal)
+    on_informal = status == "informal"
+    current = None
+    try:
+        current = service.stage(stage_no)
+    except KeyError:
+        pass
+    life = dict(lifecycle or {})
+    steps = []
+    if current is not None:
+        for st in current.steps:
+            scheduled = life.get("step") == st.code
+            steps.append(
+                {
+                    "code": st.code,
+                    "name": st.name,
+                    "required": st.required,
+                    "source": st.source,
+                    "meeting_by": life.get("meeting_by") if scheduled else None,
+                    "meeting_on": life.get("meeting_on") if scheduled else None,
+                    "respond_after": st.respond_after.describe() if st.respond_after else None,
+                    "meeting_within": st.meeting_within.describe() if st.meeting_within else None,
+                }
+            )
+    w = service.writing
+    writing = ""
+    if w.required:
+        writing = f"complaints must be in writing ({w.how}); a spoken one waits for it"
+    elif w.verbal_statement:
+        writing = "a spoken complaint is accepted as a Verbal Statement of Complaint"
+    elif w.source:
+        writing = "no rule that a complaint must be in writing"
+    first = stage_no == service.first_stage.number
+    return {
+        "track": "informal" if on_informal or route == "informal" else "formal",
+        "status": status,
+        "informal": (
+            {"code": informal.code, "description": informal.description, "source": informal.source}
+            if informal is not None
+            else None
+        ),
+        "informal_outcome": informal_outcome,
+        "writing": {"text": writing, "source": w.source} if writing else None,
+        "awaiting_writing": status == "awaiting_writing",
+        "exemptions": list(flags.get("exemptions") or []),
+        "exemption_list": [
+            {"code": e.code, "description": e.description, "source": e.source}
+            for e in service.eligibility.exemptions
+        ],
+        "steps": steps,
+        "can_go_informal": (
+            informal is not None
+            and kind == "complaint"
+            and first
+            and status in ("received", "acknowledged", "investigating")
+        ),
+        "can_resolve_informal": on_informal,
+        "can_formalise": status in ("informal", "awaiting_writing"),
+        "can_schedule": bool(steps)
+        and status in ("acknowledged", "investigating", "next_stage_requested"),
+    }
