@@ -157,6 +157,10 @@ class CaseState:
     step: str | None = None
     meeting_by: date | None = None
     meeting_on: date | None = None
+    #: The day the current stage was asked for (a request for the next stage, a formal
+    #: complaint after the informal step, a spoken one arriving in writing): letters thank the
+    #: complainant for writing on this day, not on the day the case began.
+    requested_on: date | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -175,6 +179,7 @@ class CaseState:
             "step": self.step,
             "meeting_by": _iso(self.meeting_by),
             "meeting_on": _iso(self.meeting_on),
+            "requested_on": _iso(self.requested_on),
         }
 
     @classmethod
@@ -198,6 +203,7 @@ class CaseState:
             step=data.get("step"),
             meeting_by=_day(data.get("meeting_by")),
             meeting_on=_day(data.get("meeting_on")),
+            requested_on=_day(data.get("requested_on")),
         )
 
 
@@ -360,6 +366,7 @@ def transition(
             stage_started=dl.clock_starts,
             acknowledge_by=dl.acknowledge_by,
             respond_by=dl.respond_by,
+            requested_on=day,
         )
         was = "informal" if state.status is Status.INFORMAL else "waiting for writing"
         return new, _event(
@@ -523,6 +530,7 @@ def transition(
             flags=flags,
             step=required.code if required is not None else None,
             meeting_by=meeting_by,
+            requested_on=day,
         )
         if meeting_by is not None:
             extra["meeting_by"] = meeting_by.isoformat()

@@ -181,7 +181,9 @@ def enter_stage(
             },
             actor=actor,
         )
-    if rerouted or (handler.email and handler.email not in _own(service)):
+    # a handler outside the service is told; one the document gives no address for is
+    # recorded as not told (staffordshire's Commissioner, stoke's Strategic Manager)
+    if rerouted or handler.email not in _own(service):
         why = f"You handle Stage {case.stage} of this {case.kind.replace('_', ' ')}" + (
             " because it is about the person who would normally handle it." if rerouted else "."
         )

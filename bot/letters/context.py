@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.letters.mime import greeting_name
 from bot.models import Case
-from bot.services import Contact, Service
+from bot.services import Contact, Service, Window
 from bot.workdays import clock_start, to_london
 
 DECISIONS = {
@@ -55,6 +55,8 @@ class CaseFacts:
     channel: str = "email"
     #: The informal route's code when the case is (or was) on the informal step.
     informal_route: str = ""
+    #: The day the current stage was asked for, when after the case began (CaseState).
+    requested_on: date | None = None
 
     @classmethod
     def of(cls, case: Case) -> CaseFacts:
@@ -70,7 +72,23 @@ class CaseFacts:
             track=case.status if case.status in ("informal", "awaiting_writing") else "formal",
             channel=case.channel or "email",
             informal_route=str(((case.flags or {}).get("informal") or {}).get("route") or ""),
+            requested_on=_requested_on(case),
         )
+
+
+_NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def _in_words(w: Window) -> str:
+    """``one week``, ``four weeks``, ``3 working days``: a window as a letter says it."""
+    if w.unit == "calendar_weeks" and w.amount <= len(_NUMBERS):
+        return f"{_NUMBERS[w.amount - 1]} week{'s' if w.amount > 1 else ''}"
+    return w.describe()
+
+
+def _requested_on(case: Case) -> date | None:
+    raw = (case.lifecycle or {}).get("requested_on")
+    return date.fromisoformat(raw) if raw else None
 
 
 def _contact(c: Contact) -> dict[str, str]:
@@ -177,6 +195,9 @@ def letter_context(
     extra = dict(extra or {})
     ctx = base_context(service, facts)
     if purpose in ("complaint_ack", "next_stage_ack"):
+        if facts.requested_on is not None:
+            # they wrote to ask for this stage on that day, not when the case began
+            ctx["received_on"] = long_date(facts.requested_on)
         ctx["stage"] = _stage(service, facts)
         ctx["respond_by"] = long_date(facts.respond_by)
         ctx["next_step"] = next_step(service, facts.stage)
@@ -207,7 +228,7 @@ def letter_context(
             "name": step.name,
             "what_happens": step.what_happens,
             "required": step.required,
-            "respond_after": step.respond_after.describe() if step.respond_after else None,
+            "respond_after": _in_words(step.respond_after) if step.respond_after else None,
         }
         ctx["meeting_on"] = long_date(extra.get("meeting_on"))
         ctx["respond_by"] = long_date(facts.respond_by)
