@@ -534,3 +534,80 @@ def test_a_case_is_never_closed_by_an_exemption(walk: Web) -> None:
     b.act(case_id, "exemption", code="other_procedure", note="Tribunal appeal lodged.")
     case = walk.case(case_id)
     assert case.status != "closed" and case.needs_person
+
+
+def _log(b: object, **form: str) -> int:
+    resp = b.post("/cases/new", form)  # type: ignore[attr-defined]
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:300]
+    return int(resp.headers["Location"].rsplit("/", 1)[1])
+
+
+def test_durham_phone_complaint_starts_no_clock_until_it_is_in_writing(walk: Web) -> None:
+    b = walk.client()
+    b.login(COORD)
+    case_id = _log(
+        b,
+        service="durham",
+        channel="phone",
+        kind="complaint",
+        sender_name="Morgan Caller",
+        sender_addr="morgan.caller@example.org",
+        received_at="2026-11-05T09:30",
+        summary="Rang to complain that nobody replied to three emails.",
+    )
+    case = walk.case(case_id)
+    # durham L67 "You will need to put any complaint ... in writing"
+    assert (case.status, case.acknowledge_by, case.respond_by) == ("awaiting_writing", None, None)
+    assert case.flags["awaiting_writing"]["source"] == "durham-sendiass-complaints-procedure.txt:L67"
+    ((purpose, to, text),) = _letters(walk, case_id)
+    assert (purpose, to) == ("writing_request", "morgan.caller@example.org")
+    assert "asks for complaints to be made in writing, by email or by letter" in text
+    assert "acknowledge it within 3 working days" in text and "within 20 working days" in text
+    with walk.app.sessions() as s:
+        due_on = s.scalar(select(Case.due_on).where(Case.id == case_id))
+    assert due_on is None  # nothing is overdue while we wait
+    page = b.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert "Waiting for the complaint in writing" in page
+
+
+def test_stoke_spoken_complaint_about_opening_times_is_informal_and_outside_the_procedure(
+    walk: Web,
+) -> None:
+    b = walk.client()
+    b.login(COORD_STOKE)
+    case_id = _log(
+        b,
+        service="stoke",
+        channel="phone",
+        kind="complaint",
+        informal="on",
+        sender_name="Pat Caller",
+        sender_addr="pat.caller@example.org",
+        received_at="2026-11-05T09:30",
+        summary="Unhappy that the office closes at four.",
+    )
+    case = walk.case(case_id)
+    # stoke L33: informal, outside the procedure, a record kept for monitoring
+    assert (case.status, case.route, case.respond_by) == ("informal", "informal", None)
+    assert case.flags["informal"] == {
+        "route": "verbal_waiting_or_opening_times",
+        "source": "stoke-sendiass-complaints-procedure-2026.txt:L33",
+    }
+    assert _letters(walk, case_id) == []  # no letter promises a procedure that does not apply
+    b.act(case_id, "resolve-informal", summary="Opening hours explained.")
+    assert walk.case(case_id).informal_outcome == "resolved"
+    assert _letters(walk, case_id) == []
+
+
+def test_a_complaint_about_someone_else_is_flagged_with_the_line(walk: Web) -> None:
+    case_id = walk.ingest("staffordshire", body=COMPLAINT, subject="Complaint", from_addr=PARENT)
+    b = walk.client()
+    b.login(COORD_STA)
+    b.act(case_id, "classify", kind="complaint", out_of_scope="on")
+    (flag,) = walk.case(case_id).flags["exemptions"]
+    assert (flag["code"], flag["by"]) == ("outside_service", "bot")
+    assert flag["source"] == "staffordshire-sendiass-complaints-procedure.txt:L47"
+    page = b.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert "staffordshire-sendiass-complaints-procedure.txt:L47" in page
+    b.act(case_id, "classify", kind="complaint")  # a person says: about us after all
+    assert walk.case(case_id).flags["exemptions"] == []
