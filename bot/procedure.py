@@ -109,11 +109,7 @@ def panel(
     verbal = channel in VERBAL_CHANNELS
     informal = service.informal_route(verbal)
     on_informal = status == "informal"
-    current = None
-    try:
-        current = service.stage(stage_no)
-    except KeyError:
-        pass
+    current = service.stage(stage_no) if service.has_stage(stage_no) else None
     life = dict(lifecycle or {})
     steps = []
     if current is not None:

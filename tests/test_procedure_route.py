@@ -77,7 +77,7 @@ def test_informal_has_no_clock_and_formalising_starts_it(services: dict[str, Ser
     state, event = open_case(durham, RECEIVED, track="informal")
     assert state.status is Status.INFORMAL and state.respond_by is None
     assert "no formal clock" in event["description"]
-    formal, ev = transition(state, Action.FORMALISE, durham, date(2026, 11, 16))
+    formal, _ = transition(state, Action.FORMALISE, durham, date(2026, 11, 16))
     assert formal.status is Status.RECEIVED
     assert (formal.stage_started, formal.acknowledge_by, formal.respond_by) == (
         date(2026, 11, 16),
@@ -92,7 +92,9 @@ def test_informal_has_no_clock_and_formalising_starts_it(services: dict[str, Ser
 def test_informal_step_only_before_the_first_response(services: dict[str, Service]) -> None:
     durham = services["durham"]
     state, _ = open_case(durham, RECEIVED)
-    informal, ev = transition(state, Action.GO_INFORMAL, durham, RECEIVED, reason="informal_alternative")
+    informal, ev = transition(
+        state, Action.GO_INFORMAL, durham, RECEIVED, reason="informal_alternative"
+    )
     assert informal.status is Status.INFORMAL and informal.acknowledge_by is None
     assert ev["source"] == "durham-sendiass-complaints-procedure.txt:L78"
     with pytest.raises(InvalidTransition, match="no informal step"):
@@ -112,23 +114,43 @@ def test_stoke_special_meeting_has_its_own_clock(services: dict[str, Service]) -
     assert (stage4.step, stage4.meeting_by) == ("special_meeting", date(2026, 12, 22))
     assert ev["meeting_by"] == "2026-12-22"
     met, ev = transition(
-        stage4, Action.SCHEDULE_STEP, stoke, date(2026, 11, 25),
-        reason="special_meeting", new_date=date(2026, 12, 10),
+        stage4,
+        Action.SCHEDULE_STEP,
+        stoke,
+        date(2026, 11, 25),
+        reason="special_meeting",
+        new_date=date(2026, 12, 10),
     )
     # ... and the response within one week after it
     assert (met.meeting_on, met.respond_by) == (date(2026, 12, 10), date(2026, 12, 17))
     assert "late" not in ev
-    late, ev = transition(
-        stage4, Action.SCHEDULE_STEP, stoke, date(2026, 11, 25),
-        reason="special_meeting", new_date=date(2027, 1, 5),
+    _, ev = transition(
+        stage4,
+        Action.SCHEDULE_STEP,
+        stoke,
+        date(2026, 11, 25),
+        reason="special_meeting",
+        new_date=date(2027, 1, 5),
     )
     assert ev["late"] is True and "flagged" in ev["description"]  # flagged, not refused
     with pytest.raises(InvalidTransition, match="no step 'mediation'"):
-        transition(stage4, Action.SCHEDULE_STEP, stoke, date(2026, 11, 25), reason="mediation",
-                   new_date=date(2026, 12, 1))
+        transition(
+            stage4,
+            Action.SCHEDULE_STEP,
+            stoke,
+            date(2026, 11, 25),
+            reason="mediation",
+            new_date=date(2026, 12, 1),
+        )
     with pytest.raises(InvalidTransition, match="cannot be before"):
-        transition(stage4, Action.SCHEDULE_STEP, stoke, date(2026, 11, 25),
-                   reason="special_meeting", new_date=date(2026, 11, 1))
+        transition(
+            stage4,
+            Action.SCHEDULE_STEP,
+            stoke,
+            date(2026, 11, 25),
+            reason="special_meeting",
+            new_date=date(2026, 11, 1),
+        )
 
 
 def test_mediation_keeps_the_stage_response_date(services: dict[str, Service]) -> None:
@@ -136,8 +158,12 @@ def test_mediation_keeps_the_stage_response_date(services: dict[str, Service]) -
     state, _ = open_case(durham, RECEIVED, stage=2)
     state, _ = transition(state, Action.ACKNOWLEDGE, durham, date(2026, 11, 6))
     met, _ = transition(
-        state, Action.SCHEDULE_STEP, durham, date(2026, 11, 9),
-        reason="mediation", new_date=date(2026, 11, 20),
+        state,
+        Action.SCHEDULE_STEP,
+        durham,
+        date(2026, 11, 9),
+        reason="mediation",
+        new_date=date(2026, 11, 20),
     )
     assert met.respond_by == state.respond_by and met.meeting_by is None  # L121-L125: no time
 

@@ -211,9 +211,7 @@ def letter_context(
     elif purpose == "writing_request":
         w = service.writing
         ctx["writing"] = {"how": w.how, "source": w.source}
-        ctx["channel"] = {"phone": "by phone", "in_person": "in person"}.get(
-            facts.channel, ""
-        )
+        ctx["channel"] = {"phone": "by phone", "in_person": "in person"}.get(facts.channel, "")
         ctx["informal_step"] = _informal(service, facts)
     elif purpose == "step_notice":
         stage = service.stage(facts.stage)

@@ -148,7 +148,9 @@ def _with_due(service: Service, facts: CaseFacts) -> CaseFacts:
 
 
 #: Letters of a procedure's own route (bot/procedure.py): checked only where it has that route.
-PROCEDURE_PURPOSES = frozenset({"informal_ack", "informal_outcome", "writing_request", "step_notice"})
+PROCEDURE_PURPOSES = frozenset(
+    {"informal_ack", "informal_outcome", "writing_request", "step_notice"}
+)
 
 
 def applicable(service: Service, purpose: str) -> bool:
@@ -188,9 +190,9 @@ def _sample_for(service: Service, purpose: str) -> CaseFacts:
         return replace(facts, track="awaiting_writing", channel="phone", respond_by=None)
     if purpose == "step_notice":
         # the stage with a step (the sample's extra names mediation; stoke: its meeting)
-        stage = next((s for s in service.stages if s.steps), service.final_stage)
-        facts = _with_due(service, replace(facts, stage=stage.number))
-        after = stage.steps[0].respond_after if stage.steps else None
+        with_step = next((s for s in service.stages if s.steps), service.final_stage)
+        facts = _with_due(service, replace(facts, stage=with_step.number))
+        after = with_step.steps[0].respond_after if with_step.steps else None
         if after is not None:
             # the response is due that long after the meeting (stoke L89), as the engine says
             due = apply_window(after, SAMPLE_MEETING, service.calendar, "response", "meeting")

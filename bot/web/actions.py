@@ -930,7 +930,11 @@ def resolve_informal(ctx: Ctx, case: Case, summary: str) -> str:
     case.informal_outcome = "resolved"
     ctx.session.add(
         CaseNote(
-            case_id=case.id, kind="informal_outcome", text=summary, author=ctx.user.email, at=ctx.now
+            case_id=case.id,
+            kind="informal_outcome",
+            text=summary,
+            author=ctx.user.email,
+            at=ctx.now,
         )
     )
     message = str(ev["description"]) + " (informal step)"
@@ -989,12 +993,16 @@ def flag_exemption(ctx: Ctx, case: Case, code: str, note: str, clear: bool = Fal
     listed = {e.code: e for e in service.eligibility.exemptions}
     if code not in listed:
         known = ", ".join(listed) or "none"
-        raise ActionError(f"the {service.key} procedure has no exemption {code!r} (its list: {known})")
+        raise ActionError(
+            f"the {service.key} procedure has no exemption {code!r} (its list: {known})"
+        )
     flags = dict(case.flags or {})
     current = [x for x in flags.get("exemptions") or [] if x.get("code") != code]
     if not clear:
         current.append(
-            procedure.exemption_flag(listed[code], note.strip(), ctx.user.actor, ctx.now.isoformat())
+            procedure.exemption_flag(
+                listed[code], note.strip(), ctx.user.actor, ctx.now.isoformat()
+            )
         )
     flags["exemptions"] = current
     case.flags = flags
@@ -1015,7 +1023,9 @@ def schedule_step(ctx: Ctx, case: Case, code: str, on: date) -> str:
     L105-110; Stoke's Special Meeting, with the response a week after it: L89) and write to
     the complainant."""
     service = ctx.services[case.service]
-    ev = apply_transition(ctx, case, Action.SCHEDULE_STEP, ctx.today(service), reason=code, new_date=on)
+    ev = apply_transition(
+        ctx, case, Action.SCHEDULE_STEP, ctx.today(service), reason=code, new_date=on
+    )
     message = str(ev["description"])
     if _may_write(ctx, case):
         queue_letter(

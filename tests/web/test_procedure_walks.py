@@ -465,7 +465,10 @@ def test_stoke_four_stages_and_the_special_meeting(walk: Web) -> None:
     # response within one week after it
     case = walk.case(case_id)
     assert case.lifecycle is not None
-    assert (case.lifecycle["step"], case.lifecycle["meeting_by"]) == ("special_meeting", "2027-01-14")
+    assert (case.lifecycle["step"], case.lifecycle["meeting_by"]) == (
+        "special_meeting",
+        "2027-01-14",
+    )
     page = b.get(f"/cases/{case_id}").get_data(as_text=True)
     assert "stoke-sendiass-complaints-procedure-2026.txt:L89" in page
     b.act(case_id, "schedule-step", step="special_meeting", meeting_on="2027-01-07")
@@ -558,7 +561,9 @@ def test_durham_phone_complaint_starts_no_clock_until_it_is_in_writing(walk: Web
     case = walk.case(case_id)
     # durham L67 "You will need to put any complaint ... in writing"
     assert (case.status, case.acknowledge_by, case.respond_by) == ("awaiting_writing", None, None)
-    assert case.flags["awaiting_writing"]["source"] == "durham-sendiass-complaints-procedure.txt:L67"
+    assert (
+        case.flags["awaiting_writing"]["source"] == "durham-sendiass-complaints-procedure.txt:L67"
+    )
     ((purpose, to, text),) = _letters(walk, case_id)
     assert (purpose, to) == ("writing_request", "morgan.caller@example.org")
     assert "asks for complaints to be made in writing, by email or by letter" in text

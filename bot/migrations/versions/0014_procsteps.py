@@ -18,9 +18,7 @@ depends_on = None
 
 def upgrade() -> None:
     with op.batch_alter_table("cases") as batch:
-        batch.add_column(
-            sa.Column("route", sa.String(16), nullable=False, server_default="formal")
-        )
+        batch.add_column(sa.Column("route", sa.String(16), nullable=False, server_default="formal"))
         batch.add_column(sa.Column("informal_outcome", sa.String(32), nullable=True))
 
 
