@@ -17,6 +17,7 @@ States::
     informal | awaiting_writing --formalise--> received (the formal clock starts that day)
     informal --close (resolved)--> closed
     acknowledged | investigating | next_stage_requested --schedule_step--> (same status)
+    received | acknowledged | investigating (first stage) --direct_to_stage--> next_stage_requested
 
 ``informal``: the complaint is on the procedure's informal track (Durham L76-80, Staffordshire
 L63-65, Coventry L11, Stoke L33): no formal clock runs. ``awaiting_writing``: a complaint made
@@ -86,6 +87,7 @@ class Action(StrEnum):
     GO_INFORMAL = "informal"
     FORMALISE = "formalise"
     SCHEDULE_STEP = "schedule_step"
+    DIRECT_TO_STAGE = "direct_to_stage"
 
 
 _OPEN = frozenset(s for s in Status if s is not Status.CLOSED)
@@ -105,6 +107,7 @@ ALLOWED: Mapping[Action, frozenset[Status]] = {
     Action.SCHEDULE_STEP: frozenset(
         {Status.ACKNOWLEDGED, Status.INVESTIGATING, Status.NEXT_STAGE_REQUESTED}
     ),
+    Action.DIRECT_TO_STAGE: frozenset({Status.RECEIVED, Status.ACKNOWLEDGED, Status.INVESTIGATING}),
 }
 
 _RESULT: Mapping[Action, Status] = {
@@ -115,6 +118,7 @@ _RESULT: Mapping[Action, Status] = {
     Action.CLOSE: Status.CLOSED,
     Action.GO_INFORMAL: Status.INFORMAL,
     Action.FORMALISE: Status.RECEIVED,
+    Action.DIRECT_TO_STAGE: Status.NEXT_STAGE_REQUESTED,
 }
 
 #: The tracks a new case can start on: the formal procedure, its informal step, or waiting
@@ -291,6 +295,9 @@ def transition(
       before a response; the formal clock stops.
     * ``formalise``: ``on`` is the day the formal complaint was asked for or arrived in
       writing; the stage's clock starts then.
+    * ``direct_to_stage``: ``reason`` is the route's code (stoke L65: a complainant who asks,
+      when first complaining in writing, to go straight to Stage 3); the route's stage
+      starts with its clock counted from the day the complaint was received (``on``).
     * ``schedule_step``: ``reason`` is the step's code, ``new_date`` the meeting's date; a
       step with ``respond_after`` moves the response date to that long after the meeting.
 
@@ -376,6 +383,40 @@ def transition(
             day,
             f"formal complaint at Stage {state.stage} (was {was}); the clock starts "
             f"{dl.clock_starts.isoformat()}",
+            deadlines=dl.to_json(),
+            **extra,
+        )
+
+    if act is Action.DIRECT_TO_STAGE:
+        route = service.route(str(reason or ""))
+        if route is None or route.start_stage is None or route.code != "direct_to_stage":
+            raise InvalidTransition(
+                f"the {service.key} procedure does not let a complaint start at a later stage "
+                "on request"
+            )
+        if state.stage != service.first_stage.number or route.start_stage <= state.stage:
+            raise InvalidTransition(
+                f"only a new complaint at Stage {service.first_stage.number} can go straight "
+                f"to Stage {route.start_stage}"
+            )
+        dl = stage_deadlines(service, route.start_stage, state.stage_started)
+        new = CaseState(
+            status=Status.NEXT_STAGE_REQUESTED,
+            stage=route.start_stage,
+            stage_started=dl.clock_starts,
+            acknowledge_by=dl.acknowledge_by,
+            respond_by=dl.respond_by,
+            flags=state.flags,
+        )
+        cite = f" [{route.source}]" if route.source else ""
+        return new, _event(
+            act.value,
+            state,
+            new,
+            day,
+            f"straight to Stage {route.start_stage} as the complainant asked{cite}",
+            route=route.code,
+            source=route.source,
             deadlines=dl.to_json(),
             **extra,
         )

@@ -136,6 +136,7 @@ def panel(
     elif w.source:
         writing = "no rule that a complaint must be in writing"
     first = stage_no == service.first_stage.number
+    direct = service.route("direct_to_stage")
     return {
         "track": "informal" if on_informal or route == "informal" else "formal",
         "status": status,
@@ -161,6 +162,18 @@ def panel(
         ),
         "can_resolve_informal": on_informal,
         "can_formalise": status in ("informal", "awaiting_writing"),
+        "direct": (
+            {
+                "stage": direct.start_stage,
+                "source": direct.source,
+                "description": direct.description,
+            }
+            if direct is not None
+            and first
+            and kind == "complaint"
+            and status in ("received", "acknowledged", "investigating")
+            else None
+        ),
         "can_schedule": bool(steps)
         and status in ("acknowledged", "investigating", "next_stage_requested"),
     }

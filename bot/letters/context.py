@@ -57,6 +57,8 @@ class CaseFacts:
     informal_route: str = ""
     #: The day the current stage was asked for, when after the case began (CaseState).
     requested_on: date | None = None
+    #: The complaint went straight to a later stage at the complainant's request (stoke L65).
+    direct: bool = False
 
     @classmethod
     def of(cls, case: Case) -> CaseFacts:
@@ -73,6 +75,7 @@ class CaseFacts:
             channel=case.channel or "email",
             informal_route=str(((case.flags or {}).get("informal") or {}).get("route") or ""),
             requested_on=_requested_on(case),
+            direct=bool((case.flags or {}).get("direct_to_stage")),
         )
 
 
@@ -204,6 +207,7 @@ def letter_context(
         ctx["about_coordinator"] = facts.about_coordinator
         # on the informal step there is no formal clock yet (coventry L11, L40)
         ctx["informal"] = facts.track == "informal"
+        ctx["direct"] = facts.direct
         ctx["informal_step"] = _informal(service, facts)
     elif purpose in ("informal_ack", "informal_outcome"):
         ctx["informal_step"] = _informal(service, facts)
@@ -216,8 +220,9 @@ def letter_context(
     elif purpose == "step_notice":
         stage = service.stage(facts.stage)
         step = stage.step(str(extra.get("step") or ""))
-        if step is None and stage.steps and extra.get("sample"):
-            step = stage.steps[0]  # the start-up check: the stage's own step
+        if step is None and extra.get("sample"):
+            # the start-up check: the stage's own step, else the procedure's first one
+            step = next((x for st in (stage, *service.stages) for x in st.steps), None)
         if step is None:
             raise KeyError(f"{service.key} Stage {facts.stage} has no step {extra.get('step')!r}")
         ctx["stage"] = _stage(service, facts)

@@ -1018,6 +1018,40 @@ def flag_exemption(ctx: Ctx, case: Case, code: str, note: str, clear: bool = Fal
     return f"exemption {'cleared' if clear else 'flagged'}: {e.description} ({e.source})"
 
 
+def direct_to_stage(ctx: Ctx, case: Case) -> str:
+    """The complainant asked, when first complaining in writing, for the complaint to be
+    considered more formally: it goes straight to the route's stage (stoke L65, L67), whose
+    clock runs from the day the complaint was received; its handler and copies are told."""
+    service = ctx.services[case.service]
+    route = service.route("direct_to_stage")
+    if route is None:
+        raise ActionError(f"the {service.key} procedure has no route straight to a later stage")
+    ev = apply_transition(ctx, case, Action.DIRECT_TO_STAGE, ctx.today(service), reason=route.code)
+    case.needs_person = True
+    _withdraw_unsent_letter(
+        ctx, case, "complaint_ack", "the complaint went straight to a later stage"
+    )
+    flags = dict(case.flags or {})
+    flags["direct_to_stage"] = {"stage": case.stage, "source": route.source}
+    case.flags = flags
+    message = str(ev["description"])
+    told = routing.enter_stage(ctx.session, service, case, ctx.now, ctx.base_url, ctx.user.actor)
+    if told:
+        message += "; " + "; ".join(told)
+    if _may_write(ctx, case):
+        ctx.session.flush()
+        queue_letter(
+            ctx.session,
+            service,
+            case,
+            "next_stage_ack",
+            ctx.now,
+            discriminator=f"stage{case.stage}",
+        )
+        message += "; acknowledgement prepared for approval"
+    return message
+
+
 def schedule_step(ctx: Ctx, case: Case, code: str, on: date) -> str:
     """Set the date of a step with its own clock (mediation: durham L121-125, staffordshire
     L105-110; Stoke's Special Meeting, with the response a week after it: L89) and write to

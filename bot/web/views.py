@@ -629,6 +629,10 @@ def _act_exemption(ctx: Ctx, case: Case) -> str:
     )
 
 
+def _act_direct_to_stage(ctx: Ctx, case: Case) -> str:
+    return actions.direct_to_stage(ctx, case)
+
+
 def _act_schedule_step(ctx: Ctx, case: Case) -> str:
     on = _date_field("meeting_on")
     assert on is not None
@@ -654,6 +658,7 @@ ACTIONS: dict[str, Callable[[Ctx, Case], str]] = {
     "formalise": _act_formalise,
     "exemption": _act_exemption,
     "schedule-step": _act_schedule_step,
+    "direct-to-stage": _act_direct_to_stage,
 }
 
 

@@ -616,3 +616,21 @@ def test_a_complaint_about_someone_else_is_flagged_with_the_line(walk: Web) -> N
     assert "staffordshire-sendiass-complaints-procedure.txt:L47" in page
     b.act(case_id, "classify", kind="complaint")  # a person says: about us after all
     assert walk.case(case_id).flags["exemptions"] == []
+
+
+def test_stoke_written_complaint_asking_to_go_straight_to_stage_3(walk: Web) -> None:
+    # stoke L65 "wishes from the start when making the written complaint to have it more
+    # formally considered"; L67 the Team Lead acknowledges and copies the Steering Group Chair
+    case_id = walk.ingest("stoke", body=COMPLAINT, subject="Complaint", from_addr=PARENT)
+    b = walk.client()
+    b.login(COORD_STOKE)
+    b.act(case_id, "classify", kind="complaint")
+    b.act(case_id, "direct-to-stage")
+    case = walk.case(case_id)
+    assert (case.stage, case.status) == (3, "next_stage_requested")
+    assert str(case.respond_by) == "2026-12-03"  # four weeks from receipt (L77)
+    assert sorted(_not_told(walk, case_id)) == ["Steering Group Chairperson", "Strategic Manager"]
+    acks = [x for x in _letters(walk, case_id) if x[0] == "next_stage_ack"]
+    ((_, _, text),) = acks
+    assert "goes straight to Stage 3 of our complaints procedure" in text
+    assert "Thank you for writing to us on Thursday 5 November 2026." in text
