@@ -79,6 +79,8 @@ class CaseFacts:
         )
 
 
+_THANKS_FOR = {"phone": "telling us by phone", "in_person": "talking to us in person"}
+
 _NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
 
 
@@ -149,6 +151,8 @@ def base_context(service: Service, facts: CaseFacts) -> dict[str, Any]:
         "reference": facts.reference,
         "recipient_name": greeting_name(facts.sender_name, facts.sender_addr),
         "received_on": long_date(received),
+        # a complaint taken by phone or in person was not written (durham L67, stoke L31)
+        "thanks_for": _THANKS_FOR.get(facts.channel, "writing to us"),
     }
 
 
@@ -199,8 +203,10 @@ def letter_context(
     ctx = base_context(service, facts)
     if purpose in ("complaint_ack", "next_stage_ack"):
         if facts.requested_on is not None:
-            # they wrote to ask for this stage on that day, not when the case began
+            # they asked for this stage on that day (in writing or, where the procedure
+            # allows, by phone: coventry L54), not when the case began
             ctx["received_on"] = long_date(facts.requested_on)
+            ctx["thanks_for"] = "contacting us"
         ctx["stage"] = _stage(service, facts)
         ctx["respond_by"] = long_date(facts.respond_by)
         ctx["next_step"] = next_step(service, facts.stage)
