@@ -177,3 +177,15 @@ def panel(
         "can_schedule": bool(steps)
         and status in ("acknowledged", "investigating", "next_stage_requested"),
     }
+
+
+def without_clock(deadlines: Mapping[str, Any], why: str) -> dict[str, Any]:
+    """A case's stored deadlines on the informal step or waiting for writing: no
+    acknowledgement or response date, each explained by ``why`` (with the line)."""
+    out = dict(deadlines)
+    explain = dict(out.get("explain") or {})
+    for key in ("acknowledge_by", "respond_by"):
+        out[key] = None
+        explain[key] = {"date": None, "rule": why, "notes": []}
+    out["explain"] = explain
+    return out

@@ -31,6 +31,7 @@ from bot.letters.context import CaseFacts, letter_context
 from bot.letters.outbox import add_letter, idempotency_key
 from bot.lifecycle import Action, Status, transition
 from bot.models import Case, OutboxLetter, User
+from bot.procedure import without_clock
 from bot.services import Contact, Service
 
 STAFF_NOTICE = "staff_notice"
@@ -146,6 +147,11 @@ def enter_stage(
             state_of(case, service), Action.GO_INFORMAL, service, now, reason=informal.code
         )
         apply_state(case, after)
+        case.deadlines = without_clock(
+            case.deadlines or {},
+            f"informal step first: no formal clock until it is raised as a formal complaint "
+            f"[{informal.source}]",
+        )
         case.route = "informal"
         case.flags = {
             **(case.flags or {}),

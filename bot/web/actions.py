@@ -118,9 +118,14 @@ def apply_transition(
         explain["respond_by"] = event["explain"]
     elif action is Action.RESPOND:
         explain.update(event.get("explain") or {})
-    elif action is Action.REQUEST_NEXT_STAGE:
+    elif action in (Action.REQUEST_NEXT_STAGE, Action.FORMALISE, Action.DIRECT_TO_STAGE):
         explain = dict(event["deadlines"]["explain"])
         deadlines["stage"] = after.stage
+    elif action is Action.SCHEDULE_STEP:
+        explain.update(event.get("explain") or {})
+    elif action is Action.GO_INFORMAL:
+        why = f"informal step: no formal clock [{event.get('source', '')}]"
+        explain = procedure.without_clock({"explain": explain}, why)["explain"]
     deadlines.update(
         {
             "clock_starts": after.stage_started.isoformat(),
@@ -840,6 +845,9 @@ def _record_track(ctx: Ctx, case: Case, service: Service, track: str) -> None:
     if track == "informal":
         route = service.informal_route(case.channel in procedure.VERBAL_CHANNELS)
         assert route is not None
+        case.deadlines = procedure.without_clock(
+            case.deadlines or {}, f"informal step: no formal clock [{route.source}]"
+        )
         case.route = "informal"
         flags["informal"] = {"route": route.code, "source": route.source}
         record(
@@ -850,6 +858,10 @@ def _record_track(ctx: Ctx, case: Case, service: Service, track: str) -> None:
         )
     elif track == "awaiting_writing":
         w = service.writing
+        case.deadlines = procedure.without_clock(
+            case.deadlines or {},
+            f"the complaint is not yet in writing: the clock starts when it is [{w.source}]",
+        )
         flags["awaiting_writing"] = {"source": w.source}
         record(
             ctx,

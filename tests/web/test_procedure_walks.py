@@ -232,6 +232,9 @@ def test_coventry_informal_first_then_speak_up_to_the_final_stage(walk: Web) -> 
     # L11 informal first through the SEND IASS manager: no formal clock yet
     case = walk.case(case_id)
     assert (case.status, case.route, case.respond_by) == ("informal", "informal", None)
+    assert case.deadlines["respond_by"] is None
+    page = b.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert "informal step first: no formal clock" in page and "Informal: no formal clock" in page
     assert _told(walk, case_id) == []
     ((purpose, to, text),) = g.new()
     assert (purpose, to) == ("complaint_ack", parent)
