@@ -204,6 +204,18 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
     )
     record_label(ctx.session, case, chosen, original, changed, ctx.user.actor, ctx.now)
     notes = []
+    if (
+        kind != previous_kind
+        and case.status == Status.INFORMAL.value
+        and (case.flags or {}).get("route") == "informal_first"
+    ):
+        # the informal step was applied because it looked like a complaint (coventry L11):
+        # a person says it is not one, so it is undone and the case is read afresh
+        case.lifecycle = None
+        case.status = Status.RECEIVED.value
+        case.route = "formal"
+        case.flags = {k: v for k, v in case.flags.items() if k not in ("route", "informal")}
+        record(ctx, case, "informal_undone", {"kind": kind, "was": previous_kind})
     about_changed = "about_coordinator" in changed and not case.restricted
     # a person says it is (or is not) about this service: the letter must say so
     scope_changed = chosen["out_of_scope"] != previous_scope

@@ -637,3 +637,14 @@ def test_stoke_written_complaint_asking_to_go_straight_to_stage_3(walk: Web) -> 
     ((_, _, text),) = acks
     assert "goes straight to Stage 3 of our complaints procedure" in text
     assert "Thank you for writing to us on Thursday 5 November 2026." in text
+
+
+def test_coventry_informal_step_is_undone_when_it_was_not_a_complaint(walk: Web) -> None:
+    case_id = walk.ingest("coventry", body=COMPLAINT, subject="Complaint", from_addr=PARENT)
+    assert walk.case(case_id).status == "informal"
+    b = walk.client()
+    b.login(COORD_COV)
+    b.act(case_id, "classify", kind="comment")
+    case = walk.case(case_id)
+    assert (case.status, case.route, case.kind) == ("received", "formal", "comment")
+    assert "informal" not in case.flags
