@@ -13,6 +13,19 @@ States::
         |           +--investigate--> investigating (stage + 1) ...
         +--close--> closed (resolved | withdrawn | ombudsman | out_of_time | out_of_scope)
 
+    received | acknowledged | investigating (first stage) --informal--> informal
+    informal | awaiting_writing --formalise--> received (the formal clock starts that day)
+    informal --close (resolved)--> closed
+    acknowledged | investigating | next_stage_requested --schedule_step--> (same status)
+    received | acknowledged | investigating (first stage) --direct_to_stage--> next_stage_requested
+
+``informal``: the complaint is on the procedure's informal track (Durham L76-80, Staffordshire
+L63-65, Coventry L11, Stoke L33): no formal clock runs. ``awaiting_writing``: a complaint made
+by phone or in person where the procedure wants it in writing (Durham L67, Staffordshire
+L59-60): no formal clock until it arrives in writing. ``schedule_step`` sets the date of a step
+with its own clock (mediation; Stoke's Special Meeting, whose response is due a week after it,
+L89).
+
 ``close`` is allowed from every state except ``closed``; a closed case stays closed for a
 person (a new complaint opens a new case), but the family's reply to it reopens it
 (:func:`reopen`: back to the state it was closed from, as far as the state tells).
@@ -36,13 +49,14 @@ from enum import StrEnum
 from typing import Any
 
 from bot.deadlines import (
+    apply_window,
     check_stage2_timeliness,
     extend,
     initial_deadlines,
     next_stage_request_by,
     stage_deadlines,
 )
-from bot.services import Service
+from bot.services import INFORMAL_ROUTES, Service
 from bot.workdays import clock_start, to_london
 
 
@@ -53,6 +67,8 @@ class Status(StrEnum):
     RESPONDED = "responded"
     NEXT_STAGE_REQUESTED = "next_stage_requested"
     CLOSED = "closed"
+    INFORMAL = "informal"
+    AWAITING_WRITING = "awaiting_writing"
 
 
 class ClosureReason(StrEnum):
@@ -70,6 +86,10 @@ class Action(StrEnum):
     RESPOND = "respond"
     REQUEST_NEXT_STAGE = "request_next_stage"
     CLOSE = "close"
+    GO_INFORMAL = "informal"
+    FORMALISE = "formalise"
+    SCHEDULE_STEP = "schedule_step"
+    DIRECT_TO_STAGE = "direct_to_stage"
 
 
 _OPEN = frozenset(s for s in Status if s is not Status.CLOSED)
@@ -84,6 +104,12 @@ ALLOWED: Mapping[Action, frozenset[Status]] = {
     Action.RESPOND: frozenset({Status.ACKNOWLEDGED, Status.INVESTIGATING}),
     Action.REQUEST_NEXT_STAGE: frozenset({Status.RESPONDED}),
     Action.CLOSE: _OPEN,
+    Action.GO_INFORMAL: frozenset({Status.RECEIVED, Status.ACKNOWLEDGED, Status.INVESTIGATING}),
+    Action.FORMALISE: frozenset({Status.INFORMAL, Status.AWAITING_WRITING}),
+    Action.SCHEDULE_STEP: frozenset(
+        {Status.ACKNOWLEDGED, Status.INVESTIGATING, Status.NEXT_STAGE_REQUESTED}
+    ),
+    Action.DIRECT_TO_STAGE: frozenset({Status.RECEIVED, Status.ACKNOWLEDGED, Status.INVESTIGATING}),
 }
 
 _RESULT: Mapping[Action, Status] = {
@@ -92,6 +118,17 @@ _RESULT: Mapping[Action, Status] = {
     Action.RESPOND: Status.RESPONDED,
     Action.REQUEST_NEXT_STAGE: Status.NEXT_STAGE_REQUESTED,
     Action.CLOSE: Status.CLOSED,
+    Action.GO_INFORMAL: Status.INFORMAL,
+    Action.FORMALISE: Status.RECEIVED,
+    Action.DIRECT_TO_STAGE: Status.NEXT_STAGE_REQUESTED,
+}
+
+#: The tracks a new case can start on: the formal procedure, its informal step, or waiting
+#: for a spoken complaint in writing.
+TRACKS: Mapping[str, Status] = {
+    "formal": Status.RECEIVED,
+    "informal": Status.INFORMAL,
+    "awaiting_writing": Status.AWAITING_WRITING,
 }
 
 
@@ -121,6 +158,15 @@ class CaseState:
     extended: bool = False
     extension_reason: str | None = None
     flags: tuple[str, ...] = ()
+    #: A step of the current stage with its own clock (``Stage.steps``): its code, the last
+    #: day to hold it (None: no time set) and its date once scheduled.
+    step: str | None = None
+    meeting_by: date | None = None
+    meeting_on: date | None = None
+    #: The day the current stage was asked for (a request for the next stage, a formal
+    #: complaint after the informal step, a spoken one arriving in writing): letters thank the
+    #: complainant for writing on this day, not on the day the case began.
+    requested_on: date | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -136,6 +182,10 @@ class CaseState:
             "extended": self.extended,
             "extension_reason": self.extension_reason,
             "flags": list(self.flags),
+            "step": self.step,
+            "meeting_by": _iso(self.meeting_by),
+            "meeting_on": _iso(self.meeting_on),
+            "requested_on": _iso(self.requested_on),
         }
 
     @classmethod
@@ -156,6 +206,10 @@ class CaseState:
             extended=bool(data.get("extended", False)),
             extension_reason=data.get("extension_reason"),
             flags=tuple(data.get("flags", ())),
+            step=data.get("step"),
+            meeting_by=_day(data.get("meeting_by")),
+            meeting_on=_day(data.get("meeting_on")),
+            requested_on=_day(data.get("requested_on")),
         )
 
 
@@ -192,19 +246,26 @@ def open_case(
     kind: str = "complaint",
     about_coordinator: bool = False,
     stage: int | None = None,
+    track: str = "formal",
 ) -> tuple[CaseState, dict[str, Any]]:
-    """A new case in state ``received``, with its first deadlines."""
+    """A new case in state ``received``, with its first deadlines; on the ``informal`` track or
+    ``awaiting_writing``, without a formal clock (:data:`TRACKS`)."""
+    if track not in TRACKS:
+        raise InvalidTransition(f"unknown track {track!r} (expected one of {', '.join(TRACKS)})")
     d = initial_deadlines(service, received, kind, about_coordinator, stage)
+    formal = track == "formal"
     state = CaseState(
-        status=Status.RECEIVED,
+        status=TRACKS[track],
         stage=d.stage,
         stage_started=d.clock_starts,
-        acknowledge_by=d.acknowledge_by,
-        respond_by=d.respond_by,
+        acknowledge_by=d.acknowledge_by if formal else None,
+        respond_by=d.respond_by if formal else None,
     )
     description = f"{kind} received; Stage {d.stage}"
     if d.route:
         description += f" (route: {d.route})"
+    if not formal:
+        description += f" ({track.replace('_', ' ')}: no formal clock yet)"
     return state, _event(
         "open",
         None,
@@ -231,6 +292,16 @@ def transition(
     note: str = "",
 ) -> tuple[CaseState, dict[str, Any]]:
     """Apply ``action`` on ``on`` (a date, or the datetime a request arrived).
+
+    * ``informal``: ``reason`` is the informal route's code; only at the first stage and
+      before a response; the formal clock stops.
+    * ``formalise``: ``on`` is the day the formal complaint was asked for or arrived in
+      writing; the stage's clock starts then.
+    * ``direct_to_stage``: ``reason`` is the route's code (stoke L65: a complainant who asks,
+      when first complaining in writing, to go straight to Stage 3); the route's stage
+      starts with its clock counted from the day the complaint was received (``on``).
+    * ``schedule_step``: ``reason`` is the step's code, ``new_date`` the meeting's date; a
+      step with ``respond_after`` moves the response date to that long after the meeting.
 
     * ``acknowledge``, ``investigate``: ``on`` is the day it was done.
     * ``extend``: needs ``new_date`` (after the current response date) and ``reason``.
@@ -267,6 +338,145 @@ def transition(
             if day > state.acknowledge_by:
                 desc += f" late (due {state.acknowledge_by.isoformat()})"
         return new, _event(act.value, state, new, day, desc, **extra)
+
+    if act is Action.GO_INFORMAL:
+        route = service.route(str(reason or ""))
+        if route is None or route.code not in INFORMAL_ROUTES:
+            raise InvalidTransition(f"the {service.key} procedure has no informal step")
+        if state.stage != service.first_stage.number:
+            raise InvalidTransition(
+                f"the informal step comes before Stage {service.first_stage.number}; this case "
+                f"is at Stage {state.stage}"
+            )
+        new = replace(state, status=Status.INFORMAL, acknowledge_by=None, respond_by=None)
+        cite = f" [{route.source}]" if route.source else ""
+        return new, _event(
+            act.value,
+            state,
+            new,
+            day,
+            f"informal resolution: {route.description}{cite}",
+            route=route.code,
+            source=route.source,
+            **extra,
+        )
+
+    if act is Action.FORMALISE:
+        if isinstance(on, datetime):
+            cs = clock_start(on, service.calendar, service.cutoff_hour, service.tz).value
+            assert cs is not None
+            start = cs
+        else:
+            start = day
+        dl = stage_deadlines(service, state.stage, start)
+        new = replace(
+            state,
+            status=Status.RECEIVED,
+            stage_started=dl.clock_starts,
+            acknowledge_by=dl.acknowledge_by,
+            respond_by=dl.respond_by,
+            requested_on=day,
+        )
+        was = "informal" if state.status is Status.INFORMAL else "waiting for writing"
+        return new, _event(
+            act.value,
+            state,
+            new,
+            day,
+            f"formal complaint at Stage {state.stage} (was {was}); the clock starts "
+            f"{dl.clock_starts.isoformat()}",
+            deadlines=dl.to_json(),
+            **extra,
+        )
+
+    if act is Action.DIRECT_TO_STAGE:
+        route = service.route(str(reason or ""))
+        if route is None or route.start_stage is None or route.code != "direct_to_stage":
+            raise InvalidTransition(
+                f"the {service.key} procedure does not let a complaint start at a later stage "
+                "on request"
+            )
+        if state.stage != service.first_stage.number or route.start_stage <= state.stage:
+            raise InvalidTransition(
+                f"only a new complaint at Stage {service.first_stage.number} can go straight "
+                f"to Stage {route.start_stage}"
+            )
+        dl = stage_deadlines(service, route.start_stage, state.stage_started)
+        new = CaseState(
+            status=Status.NEXT_STAGE_REQUESTED,
+            stage=route.start_stage,
+            stage_started=dl.clock_starts,
+            acknowledge_by=dl.acknowledge_by,
+            respond_by=dl.respond_by,
+            flags=state.flags,
+        )
+        cite = f" [{route.source}]" if route.source else ""
+        return new, _event(
+            act.value,
+            state,
+            new,
+            day,
+            f"straight to Stage {route.start_stage} as the complainant asked{cite}",
+            route=route.code,
+            source=route.source,
+            deadlines=dl.to_json(),
+            **extra,
+        )
+
+    if act is Action.SCHEDULE_STEP:
+        stage = service.stage(state.stage)
+        step = stage.step(str(reason or ""))
+        if step is None:
+            known = ", ".join(x.code for x in stage.steps) or "none"
+            raise InvalidTransition(
+                f"Stage {state.stage} of the {service.key} procedure has no step "
+                f"{reason!r} (steps: {known})"
+            )
+        if new_date is None:
+            raise InvalidTransition(f"give the date of the {step.name.lower()}")
+        if new_date < state.stage_started:
+            raise InvalidTransition(
+                f"the {step.name.lower()} cannot be before Stage {state.stage} started "
+                f"({state.stage_started.isoformat()})"
+            )
+        meeting_by = state.meeting_by if state.step == step.code else None
+        if meeting_by is None and step.meeting_within is not None:
+            meeting_by = apply_window(
+                step.meeting_within, state.stage_started, service.calendar, step.name, "start"
+            ).value
+        respond_by = state.respond_by
+        explain: dict[str, Any] = {}
+        if step.respond_after is not None:
+            after = apply_window(
+                step.respond_after,
+                new_date,
+                service.calendar,
+                f"Stage {state.stage} response",
+                f"the {step.name} ({new_date.isoformat()})",
+            )
+            respond_by = after.value
+            explain["respond_by"] = after.to_json()
+        new = replace(
+            state, step=step.code, meeting_by=meeting_by, meeting_on=new_date, respond_by=respond_by
+        )
+        desc = f"{step.name} on {new_date.isoformat()}"
+        if meeting_by is not None and new_date > meeting_by:
+            desc += f" (after the last day for it, {meeting_by.isoformat()}: flagged)"
+            extra["late"] = True
+        return new, _event(
+            act.value,
+            state,
+            new,
+            day,
+            desc,
+            step=step.code,
+            meeting_on=new_date.isoformat(),
+            meeting_by=_iso(meeting_by),
+            respond_by=_iso(respond_by),
+            source=step.source,
+            explain=explain,
+            **extra,
+        )
 
     if act is Action.INVESTIGATE:
         new = replace(state, status=Status.INVESTIGATING)
@@ -342,6 +552,18 @@ def transition(
         flags = state.flags
         if check.flag and check.flag not in flags:
             flags = (*flags, check.flag)
+        # a step the stage always takes, with its own clock (stoke L89: the Special Meeting
+        # within four weeks of the Stage starting)
+        required = next((x for x in service.stage(to_stage).steps if x.required), None)
+        meeting_by = None
+        if required is not None and required.meeting_within is not None:
+            meeting_by = apply_window(
+                required.meeting_within,
+                dl.clock_starts,
+                service.calendar,
+                required.name,
+                f"the start of Stage {to_stage} ({dl.clock_starts.isoformat()})",
+            ).value
         new = CaseState(
             status=Status.NEXT_STAGE_REQUESTED,
             stage=to_stage,
@@ -349,7 +571,12 @@ def transition(
             acknowledge_by=dl.acknowledge_by,
             respond_by=dl.respond_by,
             flags=flags,
+            step=required.code if required is not None else None,
+            meeting_by=meeting_by,
+            requested_on=day,
         )
+        if meeting_by is not None:
+            extra["meeting_by"] = meeting_by.isoformat()
         desc = f"Stage {to_stage} requested"
         if check.ok is False:
             desc += " late (flagged, not refused)"

@@ -140,6 +140,11 @@ class Case(Base):
         Boolean, default=False, server_default=sa_false()
     )
     family_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    # 0014_procsteps: the track the complaint is on: "formal", or "informal" while the
+    # procedure's informal step runs and after it resolved the complaint; the informal step's
+    # outcome: "resolved" or "escalated" (to the formal procedure). See bot/procedure.py.
+    route: Mapped[str] = mapped_column(String(16), default="formal", server_default="formal")
+    informal_outcome: Mapped[str | None] = mapped_column(String(32))
 
     messages: Mapped[list[Message]] = relationship(back_populates="case", order_by="Message.id")
     events: Mapped[list[CaseEvent]] = relationship(back_populates="case", order_by="CaseEvent.id")

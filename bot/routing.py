@@ -26,10 +26,12 @@ from urllib.parse import quote
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from bot.casestate import add_event
+from bot.casestate import add_event, apply_state, state_of
 from bot.letters.context import CaseFacts, letter_context
 from bot.letters.outbox import add_letter, idempotency_key
+from bot.lifecycle import Action, Status, transition
 from bot.models import Case, OutboxLetter, User
+from bot.procedure import without_clock
 from bot.services import Contact, Service
 
 STAFF_NOTICE = "staff_notice"
@@ -135,9 +137,27 @@ def enter_stage(
         informal is not None
         and case.kind == "complaint"
         and case.stage == service.first_stage.number
+        and case.status == Status.RECEIVED.value
+        and not case.informal_outcome
+        and not about
     ):
-        # coventry L11: informal first through the manager; formal through Speak Up (L17-21)
-        case.flags = {**(case.flags or {}), "route": "informal_first"}
+        # coventry L11: informal first through the manager, no formal clock yet; formal
+        # through Speak Up (L17-21), raised as a Stage 1 complaint (L40): bot.web.actions
+        after, event = transition(
+            state_of(case, service), Action.GO_INFORMAL, service, now, reason=informal.code
+        )
+        apply_state(case, after)
+        case.deadlines = without_clock(
+            case.deadlines or {},
+            f"informal step first: no formal clock until it is raised as a formal complaint "
+            f"[{informal.source}]",
+        )
+        case.route = "informal"
+        case.flags = {
+            **(case.flags or {}),
+            "route": "informal_first",
+            "informal": {"route": informal.code, "source": informal.source},
+        }
         add_event(
             session,
             case,
@@ -146,6 +166,7 @@ def enter_stage(
             {"code": informal.code, "description": informal.description, "source": informal.source},
             actor=actor,
         )
+        add_event(session, case, now, "informal", event, actor=actor)
         notes.append("informal first")
     rerouted = about and (handler_stage != case.stage or _started_later(service, case))
     if rerouted:
@@ -166,7 +187,9 @@ def enter_stage(
             },
             actor=actor,
         )
-    if rerouted or (handler.email and handler.email not in _own(service)):
+    # a handler outside the service is told; one the document gives no address for is
+    # recorded as not told (staffordshire's Commissioner, stoke's Strategic Manager)
+    if rerouted or handler.email not in _own(service):
         why = f"You handle Stage {case.stage} of this {case.kind.replace('_', ' ')}" + (
             " because it is about the person who would normally handle it." if rerouted else "."
         )

@@ -55,6 +55,19 @@ EXEMPTION_CODES: tuple[str, ...] = (
 
 EVENT_WINDOW_BASES: tuple[str, ...] = ("procedure", "ombudsman", "default")
 
+#: Steps a stage may contain, each with its own clock (``[[stages.steps]]``).
+STEP_CODES: tuple[str, ...] = (
+    "mediation",  # the parties meet to agree a way forward (durham L121-125, staffordshire L107)
+    "special_meeting",  # a meeting decides; the response follows it (stoke L85-89)
+)
+
+#: Routes that put a complaint on the informal track (no formal clock until it is formalised).
+INFORMAL_ROUTES: tuple[str, ...] = (
+    "informal_first",
+    "informal_alternative",
+    "verbal_waiting_or_opening_times",
+)
+
 _PREFIX_RE = re.compile(r"^[A-Z]{3}$")
 _KEY_RE = re.compile(r"^[a-z][a-z0-9_-]*$")
 _EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -152,6 +165,36 @@ class NextStageRequest:
 
 
 @dataclass(frozen=True)
+class Step:
+    """A step inside a stage with its own clock: a meeting that must be held within
+    ``meeting_within`` of the stage starting, and a response due ``respond_after`` the meeting
+    (None: the procedure sets no time, the stage's response date stands). ``required``: the
+    stage always takes this step (Stoke's Special Meeting); else it may be offered (mediation).
+    ``what_happens`` is one sentence to the reader."""
+
+    code: str
+    name: str
+    what_happens: str
+    required: bool = False
+    meeting_within: Window | None = None
+    respond_after: Window | None = None
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Writing:
+    """The procedure's rule on writing. ``required``: a complaint made by phone or in person
+    does not start the formal clock until it is in writing (the case waits, and the letter
+    says so); ``how`` says to the reader how to put it in writing. ``verbal_statement``: a
+    spoken complaint is accepted as it is (stoke L31)."""
+
+    required: bool = False
+    how: str = ""
+    verbal_statement: bool = False
+    source: str = ""
+
+
+@dataclass(frozen=True)
 class Stage:
     number: int
     name: str
@@ -169,6 +212,14 @@ class Stage:
     #: The stage's handler is the person a complaint "about the coordinator" is about: such a
     #: complaint is never handled here but by the next stage's handler.
     handled_by_subject: bool = False
+    #: Steps with their own clocks (mediation, a Special Meeting).
+    steps: tuple[Step, ...] = ()
+
+    def step(self, code: str) -> Step | None:
+        for st in self.steps:
+            if st.code == code:
+                return st
+        return None
 
 
 @dataclass(frozen=True)
@@ -178,6 +229,11 @@ class Route:
     start_stage: int | None = None
     informal: bool = False
     source: str = ""
+    #: An informal route: one sentence to the reader on what happens on it ("" = none).
+    what_happens: str = ""
+    #: An informal route: where a formal complaint is made instead, when not with the service
+    #: itself (Coventry's Speak Up, L17-21); None = by writing to the service.
+    formal_via: Contact | None = None
 
 
 @dataclass(frozen=True)
@@ -239,7 +295,19 @@ class Service:
     closure_days: tuple[Closure, ...] = ()
     routes: tuple[Route, ...] = ()
     safeguarding: Safeguarding = field(default_factory=Safeguarding)
+    writing: Writing = field(default_factory=Writing)
     path: Path | None = field(default=None, compare=False)
+
+    def informal_route(self, verbal: bool = False) -> Route | None:
+        """The route that puts a complaint on the informal track: the service's informal-first
+        or informal-alternative route, or (for a complaint made by phone or in person) one
+        that applies only to spoken complaints. None: the procedure has no informal step."""
+        for r in self.routes:
+            if r.code in ("informal_first", "informal_alternative"):
+                return r
+        if verbal:
+            return self.route("verbal_waiting_or_opening_times")
+        return None
 
     @property
     def calendar(self) -> WorkCalendar:
@@ -519,6 +587,42 @@ def _next_request(t: _Table) -> NextStageRequest:
     return n
 
 
+def _step(t: _Table) -> Step:
+    code = t.text("code")
+    if code not in STEP_CODES:
+        raise t.error("code", f"unknown step {code!r} (expected one of {', '.join(STEP_CODES)})")
+    meeting = t.table("meeting_within", required=False)
+    after = t.table("respond_after", required=False)
+    st = Step(
+        code=code,
+        name=t.text("name"),
+        what_happens=t.text("what_happens"),
+        required=t.flag("required", required=False),
+        meeting_within=_window(meeting) if meeting is not None else None,
+        respond_after=_window(after) if after is not None else None,
+        source=t.text("source"),
+    )
+    t.finish()
+    return st
+
+
+def _writing(t: _Table | None) -> Writing:
+    if t is None:
+        return Writing()
+    w = Writing(
+        required=t.flag("required"),
+        how=t.text("how", required=False),
+        verbal_statement=t.flag("verbal_statement", required=False),
+        source=t.text("source"),
+    )
+    if w.required and not w.how:
+        raise t.error("how", "say how the reader puts the complaint in writing")
+    if w.required and w.verbal_statement:
+        raise t.error("verbal_statement", "cannot be true when writing is required")
+    t.finish()
+    return w
+
+
 def _stage(t: _Table) -> Stage:
     number = t.req_int("number")
     if number < 1:
@@ -537,7 +641,13 @@ def _stage(t: _Table) -> Stage:
         what_happens=t.text("what_happens", required=False),
         copies=tuple(_contact(x) for x in t.tables("copies", required=False)),
         handled_by_subject=t.flag("handled_by_subject", required=False),
+        steps=tuple(_step(x) for x in t.tables("steps", required=False)),
     )
+    seen: set[str] = set()
+    for i, st in enumerate(s.steps):
+        if st.code in seen:
+            raise ConfigError(t.path, f"{t.key('steps')}[{i}].code", f"duplicate step {st.code!r}")
+        seen.add(st.code)
     t.finish()
     return s
 
@@ -546,13 +656,18 @@ def _route(t: _Table) -> Route:
     code = t.text("code")
     if code not in ROUTE_CODES:
         raise t.error("code", f"unknown route {code!r} (expected one of {', '.join(ROUTE_CODES)})")
+    via = t.table("formal_via", required=False)
     r = Route(
         code=code,
         description=t.text("description"),
         start_stage=t.integer("start_stage", required=ROUTE_CODES[code]),
         informal=t.flag("informal", required=False),
         source=t.text("source", required=False),
+        what_happens=t.text("what_happens", required=False),
+        formal_via=_contact(via) if via is not None else None,
     )
+    if r.code in INFORMAL_ROUTES and not r.informal:
+        raise t.error("informal", f"route {code!r} is informal: set informal = true")
     t.finish()
     return r
 
@@ -760,6 +875,7 @@ def parse_service(data: Mapping[str, Any], path: Path) -> Service:
         closure_days=closures,
         routes=tuple(routes),
         safeguarding=_safeguarding(t.table("safeguarding", required=False)),
+        writing=_writing(t.table("writing", required=False)),
         path=path,
     )
     t.finish()

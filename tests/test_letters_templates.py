@@ -19,7 +19,13 @@ import pytest
 from bot.errors import ConfigError
 from bot.letters import PURPOSES
 from bot.letters.context import letter_context, long_date, sample_extra
-from bot.letters.render import TEMPLATE_DIR, LetterRenderer, _sample_for, applicable
+from bot.letters.render import (
+    PROCEDURE_PURPOSES,
+    TEMPLATE_DIR,
+    LetterRenderer,
+    _sample_for,
+    applicable,
+)
 from bot.services import Service, load_services
 
 GOLDEN = Path(__file__).parent / "golden" / "letters"
@@ -80,7 +86,15 @@ def test_no_golden_file_for_a_letter_that_can_never_be_sent() -> None:
 
 
 def test_every_letter_renders_for_every_service(services: dict[str, Service]) -> None:
-    assert LetterRenderer(TEMPLATE_DIR).check(services.values()) == len(PURPOSES) * len(services)
+    # every letter, except those of a route a procedure does not have (bot/procedure.py)
+    expected = sum(
+        1
+        for service in services.values()
+        for purpose in PURPOSES
+        if purpose not in PROCEDURE_PURPOSES or applicable(service, purpose)
+    )
+    assert expected >= len(PURPOSES) * len(services) - 8
+    assert LetterRenderer(TEMPLATE_DIR).check(services.values()) == expected
 
 
 @pytest.fixture

@@ -24,6 +24,10 @@ PURPOSES: tuple[str, ...] = (
     "safeguarding_alert",
     "staff_notice",
     "safeguarding_reply",
+    "informal_ack",
+    "informal_outcome",
+    "writing_request",
+    "step_notice",
 )
 
 #: Letters to a member of staff, not to the person who wrote: not counted by the per-sender cap.

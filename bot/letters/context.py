@@ -13,7 +13,7 @@ from typing import Any
 
 from bot.letters.mime import greeting_name
 from bot.models import Case
-from bot.services import Contact, Service
+from bot.services import Contact, Service, Window
 from bot.workdays import clock_start, to_london
 
 DECISIONS = {
@@ -21,6 +21,10 @@ DECISIONS = {
     "partly_upheld": "We have upheld part of your complaint.",
     "not_upheld": "We have not upheld your complaint.",
 }
+
+
+#: The sample meeting date of a step (the start-up check and the golden files).
+SAMPLE_MEETING = date(2026, 11, 19)
 
 
 def long_date(d: date | None) -> str | None:
@@ -45,6 +49,16 @@ class CaseFacts:
     #: Roles of the people a notification about this case was actually queued for (a thanks
     #: letter says "passed on" only to them).
     passed_to: tuple[str, ...] = ()
+    #: The track the case is on: "formal", "informal" or "awaiting_writing" (bot/procedure.py).
+    track: str = "formal"
+    #: How the complaint was made: email, letter, phone, in_person.
+    channel: str = "email"
+    #: The informal route's code when the case is (or was) on the informal step.
+    informal_route: str = ""
+    #: The day the current stage was asked for, when after the case began (CaseState).
+    requested_on: date | None = None
+    #: The complaint went straight to a later stage at the complainant's request (stoke L65).
+    direct: bool = False
 
     @classmethod
     def of(cls, case: Case) -> CaseFacts:
@@ -57,7 +71,29 @@ class CaseFacts:
             stage=case.stage,
             respond_by=case.respond_by,
             about_coordinator=bool((case.flags or {}).get("about_coordinator")),
+            track=case.status if case.status in ("informal", "awaiting_writing") else "formal",
+            channel=case.channel or "email",
+            informal_route=str(((case.flags or {}).get("informal") or {}).get("route") or ""),
+            requested_on=_requested_on(case),
+            direct=bool((case.flags or {}).get("direct_to_stage")),
         )
+
+
+_THANKS_FOR = {"phone": "telling us by phone", "in_person": "talking to us in person"}
+
+_NUMBERS = ("one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten")
+
+
+def _in_words(w: Window) -> str:
+    """``one week``, ``four weeks``, ``3 working days``: a window as a letter says it."""
+    if w.unit == "calendar_weeks" and w.amount <= len(_NUMBERS):
+        return f"{_NUMBERS[w.amount - 1]} week{'s' if w.amount > 1 else ''}"
+    return w.describe()
+
+
+def _requested_on(case: Case) -> date | None:
+    raw = (case.lifecycle or {}).get("requested_on")
+    return date.fromisoformat(raw) if raw else None
 
 
 def _contact(c: Contact) -> dict[str, str]:
@@ -115,6 +151,8 @@ def base_context(service: Service, facts: CaseFacts) -> dict[str, Any]:
         "reference": facts.reference,
         "recipient_name": greeting_name(facts.sender_name, facts.sender_addr),
         "received_on": long_date(received),
+        # a complaint taken by phone or in person was not written (durham L67, stoke L31)
+        "thanks_for": _THANKS_FOR.get(facts.channel, "writing to us"),
     }
 
 
@@ -135,6 +173,26 @@ def _stage(service: Service, facts: CaseFacts) -> dict[str, Any]:
     }
 
 
+def _informal(service: Service, facts: CaseFacts) -> dict[str, Any]:
+    """The informal step (bot/procedure.py) and the formal procedure's first stage, for the
+    letters that say how to go from one to the other."""
+    route = service.route(facts.informal_route) if facts.informal_route else None
+    if route is None:
+        route = service.informal_route(facts.channel in ("phone", "in_person"))
+    first = service.first_stage
+    return {
+        "route": route.code if route else "",
+        "what_happens": route.what_happens if route else "",
+        "formal_via": _contact_or_none(route.formal_via if route else None),
+        "first_stage": {
+            "number": first.number,
+            "name": first.name,
+            "acknowledge": first.acknowledge.describe(),
+            "respond": first.respond.describe(),
+        },
+    }
+
+
 def letter_context(
     service: Service, purpose: str, facts: CaseFacts, extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
@@ -144,10 +202,45 @@ def letter_context(
     extra = dict(extra or {})
     ctx = base_context(service, facts)
     if purpose in ("complaint_ack", "next_stage_ack"):
+        if facts.requested_on is not None:
+            # they asked for this stage on that day (in writing or, where the procedure
+            # allows, by phone: coventry L54), not when the case began
+            ctx["received_on"] = long_date(facts.requested_on)
+            ctx["thanks_for"] = "contacting us"
         ctx["stage"] = _stage(service, facts)
         ctx["respond_by"] = long_date(facts.respond_by)
         ctx["next_step"] = next_step(service, facts.stage)
         ctx["about_coordinator"] = facts.about_coordinator
+        # on the informal step there is no formal clock yet (coventry L11, L40)
+        ctx["informal"] = facts.track == "informal"
+        ctx["direct"] = facts.direct
+        ctx["informal_step"] = _informal(service, facts)
+    elif purpose in ("informal_ack", "informal_outcome"):
+        ctx["informal_step"] = _informal(service, facts)
+        ctx["outcome_summary"] = str(extra.get("outcome_summary") or "").strip()
+    elif purpose == "writing_request":
+        w = service.writing
+        ctx["writing"] = {"how": w.how, "source": w.source}
+        ctx["channel"] = {"phone": "by phone", "in_person": "in person"}.get(facts.channel, "")
+        ctx["informal_step"] = _informal(service, facts)
+    elif purpose == "step_notice":
+        stage = service.stage(facts.stage)
+        step = stage.step(str(extra.get("step") or ""))
+        if step is None and extra.get("sample"):
+            # the start-up check: the stage's own step, else the procedure's first one
+            step = next((x for st in (stage, *service.stages) for x in st.steps), None)
+        if step is None:
+            raise KeyError(f"{service.key} Stage {facts.stage} has no step {extra.get('step')!r}")
+        ctx["stage"] = _stage(service, facts)
+        ctx["step"] = {
+            "code": step.code,
+            "name": step.name,
+            "what_happens": step.what_happens,
+            "required": step.required,
+            "respond_after": _in_words(step.respond_after) if step.respond_after else None,
+        }
+        ctx["meeting_on"] = long_date(extra.get("meeting_on"))
+        ctx["respond_by"] = long_date(facts.respond_by)
     elif purpose in ("compliment_thanks", "comment_thanks"):
         ctx["passed_to"] = list(facts.passed_to)
     elif purpose == "extension_notice":
@@ -217,6 +310,10 @@ def sample_extra(purpose: str) -> dict[str, Any]:
         }
     if purpose == "safeguarding_alert":
         return {"case_url": "https://cases.example.org/?q=DUR-2026-0007"}
+    if purpose == "step_notice":
+        return {"step": "", "sample": True, "meeting_on": SAMPLE_MEETING}
+    if purpose == "informal_outcome":
+        return {"outcome_summary": "We agreed that your adviser will call you every Friday."}
     if purpose in ("stage_response", "final_stage"):
         return {
             "response_date": date(2026, 11, 27),

@@ -32,10 +32,16 @@ from jinja2 import (
 from jinja2.bccache import Bucket
 
 from bot import resources
-from bot.deadlines import stage_deadlines
+from bot.deadlines import apply_window, stage_deadlines
 from bot.errors import ConfigError
 from bot.letters import PURPOSES
-from bot.letters.context import CaseFacts, letter_context, sample_extra, sample_facts
+from bot.letters.context import (
+    SAMPLE_MEETING,
+    CaseFacts,
+    letter_context,
+    sample_extra,
+    sample_facts,
+)
 from bot.letters.mime import clean_text
 from bot.services import Service
 from bot.workdays import to_london
@@ -146,12 +152,15 @@ class LetterRenderer:
         return ConfigError(path, f"line {line}" if line else "template", message)
 
     def check(self, services: Iterable[Service]) -> int:
-        """Render every letter for every service with sample data; the number rendered."""
+        """Render every letter for every service with sample data (the letters of a route a
+        procedure does not have only where it has it); the number rendered."""
         count = 0
         for service in services:
             if service.key in self._checked:
                 continue
             for purpose in PURPOSES:
+                if purpose in PROCEDURE_PURPOSES and not applicable(service, purpose):
+                    continue  # a letter of a route this procedure does not have
                 facts = _sample_for(service, purpose)
                 self.render(
                     service.key,
@@ -170,11 +179,27 @@ def _with_due(service: Service, facts: CaseFacts) -> CaseFacts:
     return replace(facts, respond_by=due)
 
 
+#: Letters of a procedure's own route (bot/procedure.py): checked only where it has that route.
+PROCEDURE_PURPOSES = frozenset(
+    {"informal_ack", "informal_outcome", "writing_request", "step_notice"}
+)
+
+
 def applicable(service: Service, purpose: str) -> bool:
     """Whether ``purpose`` can ever be written for ``service`` (an extension letter only where
     some stage of its procedure allows an extension)."""
     if purpose == "extension_notice":
         return any(s.extension.allowed for s in service.stages)
+    if purpose == "informal_ack":
+        # where the complainant may choose the informal step (coventry starts every complaint
+        # there, and its acknowledgement says so: complaint_ack)
+        return service.route("informal_alternative") is not None
+    if purpose == "informal_outcome":
+        return service.informal_route() is not None
+    if purpose == "writing_request":
+        return service.writing.required
+    if purpose == "step_notice":
+        return any(s.steps for s in service.stages)
     return True
 
 
@@ -190,6 +215,21 @@ def _sample_for(service: Service, purpose: str) -> CaseFacts:
         return _with_due(service, replace(facts, stage=stage))
     if purpose == "final_stage":
         return _with_due(service, replace(facts, stage=service.final_stage.number))
+    if purpose == "complaint_ack" and service.route("informal_first") is not None:
+        # every complaint starts on the informal step (coventry L11)
+        return replace(facts, track="informal", informal_route="informal_first")
+    if purpose == "writing_request":
+        return replace(facts, track="awaiting_writing", channel="phone", respond_by=None)
+    if purpose == "step_notice":
+        # the stage with a step (the sample's extra names mediation; stoke: its meeting)
+        with_step = next((s for s in service.stages if s.steps), service.final_stage)
+        facts = _with_due(service, replace(facts, stage=with_step.number))
+        after = with_step.steps[0].respond_after if with_step.steps else None
+        if after is not None:
+            # the response is due that long after the meeting (stoke L89), as the engine says
+            due = apply_window(after, SAMPLE_MEETING, service.calendar, "response", "meeting")
+            facts = replace(facts, respond_by=due.value)
+        return facts
     if purpose in ("compliment_thanks", "comment_thanks"):
         # intake notifies the service's contact, so the letter may say it was passed on
         return replace(facts, kind=purpose.split("_")[0], passed_to=(service.contact.phrase,))

@@ -28,6 +28,7 @@ from bot.letters.outbox import write_reply_letters
 from bot.models import Attachment, Case, Message, OutboxLetter, ReferenceCounter
 from bot.parse import UnparseableMessage, parse_message
 from bot.pipeline.context import BatchMemory, Context, Outcome
+from bot.procedure import auto_exemptions
 from bot.safehtml import sanitise_for_storage
 from bot.services import Service
 from classifiers.types import LOW_CONFIDENCE, Classification, ClassifierInput, Reason
@@ -343,6 +344,17 @@ def _date(value: Any) -> Any:
     return value
 
 
+def _exemptions(
+    service: Service, c: Classification, d: dict[str, Any], now: datetime
+) -> dict[str, Any]:
+    """The procedure's exemptions that intake's findings point to, as flags with their line
+    (never a refusal: bot/procedure.py); nothing when there are none."""
+    found = auto_exemptions(
+        service, {"out_of_scope": c.out_of_scope}, d.get("checks") or {}, now.isoformat()
+    )
+    return {"exemptions": found} if found else {}
+
+
 def store(ctx: Context, env: StageEnv) -> None:
     """Write the message (and a new case with its first events); one flush at commit."""
     p, c, src, s = ctx.parsed, ctx.classification, ctx.source, ctx.session
@@ -377,6 +389,7 @@ def store(ctx: Context, env: StageEnv) -> None:
                 "hold_reasons": ctx.hold_reasons,
                 **({"date_warning": p.date_warning} if p.date_warning else {}),
                 **({"mentions": ctx.mentions} if ctx.mentions else {}),
+                **_exemptions(service, c, d, now),
             },
             sender_addr=p.from_addr,
             sender_name=p.from_name,

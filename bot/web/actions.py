@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from bot import casework, routing
+from bot import casework, procedure, routing
 from bot.casestate import apply_state, state_of
 from bot.deadlines import check_event_window, initial_deadlines, parse_event_date
 from bot.figures import intake_figures
@@ -149,9 +149,14 @@ def apply_transition(
         explain["respond_by"] = event["explain"]
     elif action is Action.RESPOND:
         explain.update(event.get("explain") or {})
-    elif action is Action.REQUEST_NEXT_STAGE:
+    elif action in (Action.REQUEST_NEXT_STAGE, Action.FORMALISE, Action.DIRECT_TO_STAGE):
         explain = dict(event["deadlines"]["explain"])
         deadlines["stage"] = after.stage
+    elif action is Action.SCHEDULE_STEP:
+        explain.update(event.get("explain") or {})
+    elif action is Action.GO_INFORMAL:
+        why = f"informal step: no formal clock [{event.get('source', '')}]"
+        explain = procedure.without_clock({"explain": explain}, why)["explain"]
     deadlines.update(
         {
             "clock_starts": after.stage_started.isoformat(),
@@ -225,6 +230,7 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
     case.kind = kind
     case.flags = {**(case.flags or {}), **{k: chosen[k] for k in FLAG_NAMES}}
     case.needs_person = kind in PERSON_KINDS or any(chosen[k] for k in FLAG_NAMES)
+    _refresh_exemptions(ctx, case, service)
     _touch(ctx, case)
     record(
         ctx,
@@ -234,6 +240,18 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
     )
     record_label(ctx.session, case, chosen, original, changed, ctx.user.actor, ctx.now)
     notes = []
+    if (
+        kind != previous_kind
+        and case.status == Status.INFORMAL.value
+        and (case.flags or {}).get("route") == "informal_first"
+    ):
+        # the informal step was applied because it looked like a complaint (coventry L11):
+        # a person says it is not one, so it is undone and the case is read afresh
+        case.lifecycle = None
+        case.status = Status.RECEIVED.value
+        case.route = "formal"
+        case.flags = {k: v for k, v in case.flags.items() if k not in ("route", "informal")}
+        record(ctx, case, "informal_undone", {"kind": kind, "was": previous_kind})
     about_changed = "about_coordinator" in changed and not case.restricted
     # a person says it is (or is not) about this service: the letter must say so
     scope_changed = chosen["out_of_scope"] != previous_scope
@@ -270,6 +288,18 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
             and old_purpose != letter_for(kind, chosen["out_of_scope"])
         ):
             _withdraw_unsent_letter(ctx, case, old_purpose, "a person corrected the scope")
+        if (
+            kind != previous_kind
+            and kind in ("complaint", "stage2_request")
+            and not chosen["out_of_scope"]
+            and not chosen["about_coordinator"]
+        ):
+            # now a complaint: its handler and copies are told, its route applied (coventry L11)
+            notes.extend(
+                routing.enter_stage(
+                    ctx.session, service, case, ctx.now, ctx.base_url, ctx.user.actor
+                )
+            )
         letter = _letter_for_kind(ctx, case, kind, chosen["out_of_scope"])
         if letter is not None:
             notes.append(_letter_state(ctx, letter))
@@ -290,6 +320,19 @@ def confirm_classification(ctx: Ctx, case: Case, kind: str, flags: Mapping[str, 
         )
     word = "corrected" if changed else "confirmed"
     return f"classification {word}" + (f" ({'; '.join(notes)})" if notes else "")
+
+
+def _refresh_exemptions(ctx: Ctx, case: Case, service: Service) -> None:
+    """The exemption flags intake's findings point to, after a person changed a finding
+    (scope, event date); a person's own flags are kept."""
+    flags = dict(case.flags or {})
+    auto = procedure.auto_exemptions(
+        service, flags, (case.deadlines or {}).get("checks") or {}, ctx.now.isoformat()
+    )
+    merged = procedure.merged_exemptions(flags.get("exemptions"), auto)
+    if merged or flags.get("exemptions"):
+        flags["exemptions"] = merged
+        case.flags = flags
 
 
 def _withdraw_unsent_letter(
@@ -351,6 +394,7 @@ def set_event_date(ctx: Ctx, case: Case, value: str) -> str:
     flags = dict(case.flags or {})
     flags["within_12_months"] = check.get("ok")
     case.flags = flags
+    _refresh_exemptions(ctx, case, service)
     _touch(ctx, case)
     record(ctx, case, "event_date_set", {"previous": previous, "event_date": value, "check": check})
     update_event_date(ctx.session, case, value)
@@ -855,6 +899,9 @@ class NewCase:
     summary: str
     about_coordinator: bool = False
     safeguarding: bool = False
+    #: the complainant asked for the procedure's informal step (or, at Stoke, a spoken
+    #: complaint about waiting or opening times: L33)
+    informal: bool = False
 
 
 def log_case(ctx: Ctx, new: NewCase) -> Case:
@@ -874,8 +921,14 @@ def log_case(ctx: Ctx, new: NewCase) -> Case:
         raise ActionError("give a summary of what they said")
     service = ctx.services[new.service]
     s = ctx.session
+    try:
+        track = procedure.track_for(service, new.kind, new.channel, new.informal)
+    except ValueError as exc:
+        raise ActionError(str(exc)) from None
     d = initial_deadlines(service, new.received_at, new.kind, new.about_coordinator)
-    state, opened = open_case(service, new.received_at, new.kind, new.about_coordinator)
+    state, opened = open_case(
+        service, new.received_at, new.kind, new.about_coordinator, track=track
+    )
     year = to_london(new.received_at, service.tz).year
     case = Case(
         reference=next_reference(s, service.reference_prefix, service.key, year),
@@ -897,9 +950,14 @@ def log_case(ctx: Ctx, new: NewCase) -> Case:
         subject=f"{new.kind.replace('_', ' ')} by {new.channel.replace('_', ' ')}",
         received_at=new.received_at,
         clock_starts=d.clock_starts,
-        acknowledge_by=d.acknowledge_by,
-        respond_by=d.respond_by,
-        deadlines={**d.to_json(), "checks": {}},
+        acknowledge_by=state.acknowledge_by,
+        respond_by=state.respond_by,
+        deadlines={
+            **d.to_json(),
+            "acknowledge_by": _iso(state.acknowledge_by),
+            "respond_by": _iso(state.respond_by),
+            "checks": {},
+        },
         classification={
             "kind": new.kind,
             "confidence": None,
@@ -931,6 +989,272 @@ def log_case(ctx: Ctx, new: NewCase) -> Case:
             at=ctx.now,
         )
     )
+    if track != "formal":
+        _record_track(ctx, case, service, track)
     if addr and not new.safeguarding:
-        _letter_for_kind(ctx, case, new.kind, False)
+        purpose = _track_letter(service, case, track)
+        if purpose is None:
+            pass
+        elif purpose == letter_for(new.kind, False):
+            _letter_for_kind(ctx, case, new.kind, False)
+        elif refusal(addr, None, own_addresses(ctx.services.values())) is None:
+            ctx.session.flush()
+            queue_letter(ctx.session, service, case, purpose, ctx.now)
     return case
+
+
+def _iso(d: date | None) -> str | None:
+    return d.isoformat() if d is not None else None
+
+
+# ------------------------------------------------------------ the procedure's own route
+
+
+def _record_track(ctx: Ctx, case: Case, service: Service, track: str) -> None:
+    """Write on the case (and its trail) the informal step or the wait for writing."""
+    flags = dict(case.flags or {})
+    if track == "informal":
+        route = service.informal_route(case.channel in procedure.VERBAL_CHANNELS)
+        assert route is not None
+        case.deadlines = procedure.without_clock(
+            case.deadlines or {}, f"informal step: no formal clock [{route.source}]"
+        )
+        case.route = "informal"
+        flags["informal"] = {"route": route.code, "source": route.source}
+        record(
+            ctx,
+            case,
+            "informal",
+            {"route": route.code, "description": route.description, "source": route.source},
+        )
+    elif track == "awaiting_writing":
+        w = service.writing
+        case.deadlines = procedure.without_clock(
+            case.deadlines or {},
+            f"the complaint is not yet in writing: the clock starts when it is [{w.source}]",
+        )
+        flags["awaiting_writing"] = {"source": w.source}
+        record(
+            ctx,
+            case,
+            "awaiting_writing",
+            {
+                "channel": case.channel,
+                "source": w.source,
+                "why": "the procedure wants complaints in writing: the formal clock starts "
+                "when it arrives",
+            },
+        )
+    case.flags = flags
+
+
+def _track_letter(service: Service, case: Case, track: str) -> str | None:
+    """The letter to the complainant for a case on ``track``: what is true for that route."""
+    if track == "awaiting_writing":
+        return "writing_request"
+    if track == "informal":
+        code = ((case.flags or {}).get("informal") or {}).get("route")
+        if code == "informal_first":
+            return "complaint_ack"  # Coventry's acknowledgement says: informal first (L11)
+        if code == "informal_alternative":
+            return "informal_ack"
+        return None  # stoke L33: outside the procedure, a record for monitoring only
+    return letter_for(case.kind, False)
+
+
+def _may_write(ctx: Ctx, case: Case) -> bool:
+    return bool(case.sender_addr) and (
+        refusal(case.sender_addr, None, own_addresses(ctx.services.values())) is None
+    )
+
+
+def go_informal(ctx: Ctx, case: Case, note: str = "") -> str:
+    """The complainant chose the procedure's informal step (durham L78, staffordshire L63-65):
+    the formal clock stops; the letter says what happens now and how to go formal."""
+    service = ctx.services[case.service]
+    route = service.informal_route(case.channel in procedure.VERBAL_CHANNELS)
+    if route is None:
+        raise ActionError(f"the {service.key} procedure has no informal step")
+    if case.kind != "complaint":
+        raise ActionError("only a complaint can be resolved informally")
+    ev = apply_transition(
+        ctx, case, Action.GO_INFORMAL, ctx.today(service), reason=route.code, note=note.strip()
+    )
+    _record_track(ctx, case, service, "informal")
+    _withdraw_unsent_letter(ctx, case, "complaint_ack", "the complaint went to the informal step")
+    message = str(ev["description"])
+    purpose = _track_letter(service, case, "informal")
+    if purpose is not None and _may_write(ctx, case):
+        ctx.session.flush()
+        queue_letter(ctx.session, service, case, purpose, ctx.now, discriminator="informal")
+        message += f"; {purpose} letter prepared for approval"
+    return message
+
+
+def resolve_informal(ctx: Ctx, case: Case, summary: str) -> str:
+    """The informal step resolved the complaint: the case closes (reason resolved) with the
+    outcome recorded; the letter says what was agreed and that the formal procedure is still
+    open to them (durham L80, staffordshire L65, coventry L17)."""
+    if case.status != Status.INFORMAL.value:
+        raise ActionError("only a complaint on the informal step can be resolved informally")
+    summary = summary.strip()
+    if not summary:
+        raise ActionError("say how the complaint was resolved")
+    service = ctx.services[case.service]
+    ev = apply_transition(
+        ctx,
+        case,
+        Action.CLOSE,
+        ctx.today(service),
+        reason=ClosureReason.RESOLVED.value,
+        note="resolved informally",
+        extra={"informal_outcome": "resolved"},
+    )
+    case.informal_outcome = "resolved"
+    ctx.session.add(
+        CaseNote(
+            case_id=case.id,
+            kind="informal_outcome",
+            text=summary,
+            author=ctx.user.email,
+            at=ctx.now,
+        )
+    )
+    message = str(ev["description"]) + " (informal step)"
+    route = ((case.flags or {}).get("informal") or {}).get("route")
+    if route != "verbal_waiting_or_opening_times" and _may_write(ctx, case):
+        queue_letter(
+            ctx.session,
+            service,
+            case,
+            "informal_outcome",
+            ctx.now,
+            extra={"outcome_summary": summary},
+        )
+        message += "; informal_outcome letter prepared for approval"
+    return message
+
+
+def formalise(ctx: Ctx, case: Case, on: date | None) -> str:
+    """The formal procedure starts: the complainant asked for it after the informal step
+    (durham L80, staffordshire L65, coventry L17 and L40), or a spoken complaint arrived in
+    writing (durham L67, staffordshire L59). The stage's clock starts on ``on`` (default
+    today), its handler and copies are told (:mod:`bot.routing`) and the acknowledgement
+    says what is true now."""
+    was = case.status
+    service = ctx.services[case.service]
+    when: date | datetime = on if on is not None else ctx.now
+    ev = apply_transition(ctx, case, Action.FORMALISE, when)
+    flags = dict(case.flags or {})
+    if was == Status.INFORMAL.value:
+        case.route = "formal"
+        case.informal_outcome = "escalated"
+        # the managers' figures count it as a formal complaint now, not an informal concern
+        flags["formal"] = True
+        why = "escalated from the informal step"
+    else:
+        flags.pop("awaiting_writing", None)
+        flags["in_writing_on"] = _iso(case.clock_starts)
+        why = "the complaint arrived in writing"
+    case.flags = flags
+    case.needs_person = True
+    record(ctx, case, "formalised", {"why": why, "clock_starts": _iso(case.clock_starts)})
+    message = f"{ev['description']} ({why})"
+    told = routing.enter_stage(ctx.session, service, case, ctx.now, ctx.base_url, ctx.user.actor)
+    if told:
+        message += "; " + "; ".join(told)
+    if _may_write(ctx, case):
+        ctx.session.flush()
+        queue_letter(ctx.session, service, case, "complaint_ack", ctx.now, discriminator="formal")
+        message += "; acknowledgement prepared for approval"
+    return message
+
+
+def flag_exemption(ctx: Ctx, case: Case, code: str, note: str, clear: bool = False) -> str:
+    """Raise (or clear) one of the procedure's exemptions as a flag with its line. It never
+    refuses the complaint: a person weighs it (staffordshire L50 "may occur in exceptional
+    circumstances")."""
+    service = ctx.services[case.service]
+    listed = {e.code: e for e in service.eligibility.exemptions}
+    if code not in listed:
+        known = ", ".join(listed) or "none"
+        raise ActionError(
+            f"the {service.key} procedure has no exemption {code!r} (its list: {known})"
+        )
+    flags = dict(case.flags or {})
+    current = [x for x in flags.get("exemptions") or [] if x.get("code") != code]
+    if not clear:
+        current.append(
+            procedure.exemption_flag(
+                listed[code], note.strip(), ctx.user.actor, ctx.now.isoformat()
+            )
+        )
+    flags["exemptions"] = current
+    case.flags = flags
+    case.needs_person = True
+    _touch(ctx, case)
+    record(
+        ctx,
+        case,
+        "exemption_cleared" if clear else "exemption_flagged",
+        {"code": code, "source": listed[code].source, "note": note.strip()},
+    )
+    e = listed[code]
+    return f"exemption {'cleared' if clear else 'flagged'}: {e.description} ({e.source})"
+
+
+def direct_to_stage(ctx: Ctx, case: Case) -> str:
+    """The complainant asked, when first complaining in writing, for the complaint to be
+    considered more formally: it goes straight to the route's stage (stoke L65, L67), whose
+    clock runs from the day the complaint was received; its handler and copies are told."""
+    service = ctx.services[case.service]
+    route = service.route("direct_to_stage")
+    if route is None:
+        raise ActionError(f"the {service.key} procedure has no route straight to a later stage")
+    ev = apply_transition(ctx, case, Action.DIRECT_TO_STAGE, ctx.today(service), reason=route.code)
+    case.needs_person = True
+    _withdraw_unsent_letter(
+        ctx, case, "complaint_ack", "the complaint went straight to a later stage"
+    )
+    flags = dict(case.flags or {})
+    flags["direct_to_stage"] = {"stage": case.stage, "source": route.source}
+    case.flags = flags
+    message = str(ev["description"])
+    told = routing.enter_stage(ctx.session, service, case, ctx.now, ctx.base_url, ctx.user.actor)
+    if told:
+        message += "; " + "; ".join(told)
+    if _may_write(ctx, case):
+        ctx.session.flush()
+        queue_letter(
+            ctx.session,
+            service,
+            case,
+            "next_stage_ack",
+            ctx.now,
+            discriminator=f"stage{case.stage}",
+        )
+        message += "; acknowledgement prepared for approval"
+    return message
+
+
+def schedule_step(ctx: Ctx, case: Case, code: str, on: date) -> str:
+    """Set the date of a step with its own clock (mediation: durham L121-125, staffordshire
+    L105-110; Stoke's Special Meeting, with the response a week after it: L89) and write to
+    the complainant."""
+    service = ctx.services[case.service]
+    ev = apply_transition(
+        ctx, case, Action.SCHEDULE_STEP, ctx.today(service), reason=code, new_date=on
+    )
+    message = str(ev["description"])
+    if _may_write(ctx, case):
+        queue_letter(
+            ctx.session,
+            service,
+            case,
+            "step_notice",
+            ctx.now,
+            extra={"step": code, "meeting_on": on},
+            discriminator=f"stage{case.stage}/{code}/{on.isoformat()}",
+        )
+        message += "; step_notice letter prepared for approval"
+    return message

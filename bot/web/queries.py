@@ -49,6 +49,8 @@ STATUSES = (
     "investigating",
     "responded",
     "next_stage_requested",
+    "informal",
+    "awaiting_writing",
     "closed",
 )
 
@@ -365,7 +367,12 @@ def deadline_badges(
     if status in running and respond_by is not None:
         out.append(badge_for("Respond", respond_by, today, service))
     if not out:
-        out.append(Badge("none", "No deadline running" if status != "closed" else "Closed"))
+        label = {
+            "closed": "Closed",
+            "informal": "Informal: no formal clock running",
+            "awaiting_writing": "Waiting for the complaint in writing: no formal clock yet",
+        }.get(status, "No deadline running")
+        out.append(Badge("none", label))
     return out
 
 

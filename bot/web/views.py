@@ -28,7 +28,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.orm import Session, defer, load_only
 from werkzeug.wrappers import Response as BaseResponse
 
-from bot import casework, figures, routing
+from bot import casework, figures, procedure, routing
 from bot.letters.sender import sender_running
 from bot.letters.waiting import letters_waiting
 from bot.lifecycle import ClosureReason, allowed_actions
@@ -424,6 +424,17 @@ def case_page(case_id: int) -> Any:
             corrected=(case.classification or {}).get("corrected"),
             lifecycle_actions=[a.value for a in allowed_actions(state_now)],
             stage=_stage_info(service, case.stage),
+            route=procedure.panel(
+                service,
+                status=case.status,
+                stage_no=case.stage,
+                kind=case.kind,
+                channel=case.channel,
+                route=case.route,
+                informal_outcome=case.informal_outcome,
+                flags=case.flags or {},
+                lifecycle=case.lifecycle,
+            ),
             today=today,
             kinds=actions.KINDS,
             outcomes=actions.OUTCOMES,
@@ -666,6 +677,38 @@ def case_figures(case: Case) -> dict[str, Any]:
     return figures.page(case.classification, case.kind)
 
 
+def _act_informal(ctx: Ctx, case: Case) -> str:
+    return actions.go_informal(ctx, case, request.form.get("note", ""))
+
+
+def _act_resolve_informal(ctx: Ctx, case: Case) -> str:
+    return actions.resolve_informal(ctx, case, request.form.get("summary", ""))
+
+
+def _act_formalise(ctx: Ctx, case: Case) -> str:
+    return actions.formalise(ctx, case, _date_field("on", required=False))
+
+
+def _act_exemption(ctx: Ctx, case: Case) -> str:
+    return actions.flag_exemption(
+        ctx,
+        case,
+        request.form.get("code", ""),
+        request.form.get("note", ""),
+        clear=request.form.get("clear") == "on",
+    )
+
+
+def _act_direct_to_stage(ctx: Ctx, case: Case) -> str:
+    return actions.direct_to_stage(ctx, case)
+
+
+def _act_schedule_step(ctx: Ctx, case: Case) -> str:
+    on = _date_field("meeting_on")
+    assert on is not None
+    return actions.schedule_step(ctx, case, request.form.get("step", ""), on)
+
+
 ACTIONS: dict[str, Callable[[Ctx, Case], str]] = {
     "classify": _act_classify,
     "event-date": _act_event_date,
@@ -684,6 +727,12 @@ ACTIONS: dict[str, Callable[[Ctx, Case], str]] = {
     "note": _act_note,
     "safeguarding-action": _act_safeguarding_action,
     "safeguarding-clear": _act_safeguarding_clear,
+    "informal": _act_informal,
+    "resolve-informal": _act_resolve_informal,
+    "formalise": _act_formalise,
+    "exemption": _act_exemption,
+    "schedule-step": _act_schedule_step,
+    "direct-to-stage": _act_direct_to_stage,
 }
 
 
@@ -811,6 +860,7 @@ def new_case() -> Any:
                 summary=request.form.get("summary", ""),
                 about_coordinator=request.form.get("about_coordinator") == "on",
                 safeguarding=request.form.get("safeguarding") == "on",
+                informal=request.form.get("informal") == "on",
             )
             with app.sessions.begin() as s:
                 ctx = Ctx(s, user, now, app.services, app.config.web.base_url)

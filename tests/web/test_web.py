@@ -608,27 +608,29 @@ def test_link_and_merge_duplicates(web: Web) -> None:
     assert "no case" in b.flashes()[-1][1]
 
 
-def test_log_a_complaint_made_by_phone_via_an_mp(web: Web) -> None:
+def test_log_a_complaint_made_by_letter_via_an_mp(web: Web) -> None:
+    # A letter (in writing, durham L67-70) starts the formal clock at once; a phone complaint
+    # waits for the writing (tests/web/test_procedure_walks.py).
     b = web.client()
     b.login(COORD)
     resp = b.post(
         "/cases/new",
         {
             "service": "durham",
-            "channel": "phone",
+            "channel": "letter",
             "via_mp": "on",
             "kind": "complaint",
             "sender_name": "Morgan Caller",
             "sender_addr": "morgan.caller@example.org",
             "received_at": "2026-11-05T09:30",
-            "summary": "Rang to complain that nobody replied to three emails.",
+            "summary": "Wrote to complain that nobody replied to three emails.",
         },
     )
     assert resp.status_code == 303
     case_id = int(resp.headers["Location"].rsplit("/", 1)[1])
     case = web.case(case_id)
     assert re.fullmatch(r"DUR-2026-\d{4}", case.reference)
-    assert case.channel == "phone" and case.via_mp is True and case.status == "received"
+    assert case.channel == "letter" and case.via_mp is True and case.status == "received"
     assert case.acknowledge_by is not None and case.respond_by is not None
     assert case.deadlines["explain"]["respond_by"]["text"]
     assert [e.kind for e in events(web, case_id)] == ["logged", "open", "letter_held"]

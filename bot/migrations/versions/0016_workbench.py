@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_workbench"
-down_revision = "0008_routing"
+down_revision = "0014_procsteps"
 branch_labels = None
 depends_on = None
 
