@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot import figures
 from bot.config import WebConfig
 from bot.models import Case, CaseEvent, OutboxLetter, User
 from bot.pipeline.context import Source
@@ -233,6 +234,7 @@ def test_coventry_informal_first_then_speak_up_to_the_final_stage(walk: Web) -> 
     case = walk.case(case_id)
     assert (case.status, case.route, case.respond_by) == ("informal", "informal", None)
     assert case.deadlines["respond_by"] is None
+    assert figures.informal(case.flags)  # the managers' figures: an informal concern
     page = b.get(f"/cases/{case_id}").get_data(as_text=True)
     assert "informal step first: no formal clock" in page and "Informal: no formal clock" in page
     assert _told(walk, case_id) == []
@@ -246,6 +248,7 @@ def test_coventry_informal_first_then_speak_up_to_the_final_stage(walk: Web) -> 
     assert "escalated from the informal step" in _flash_ok(b)
     case = walk.case(case_id)
     assert (case.status, case.route, case.informal_outcome) == ("received", "formal", "escalated")
+    assert not figures.informal(case.flags)  # now counted as a formal complaint
     assert str(case.respond_by) == "2026-11-23"  # 10 working days (L42)
     assert _told(walk, case_id) == []  # Stage 1 is the service's own manager
     ((purpose, to, text),) = g.new()
