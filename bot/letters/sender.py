@@ -52,7 +52,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -68,6 +68,9 @@ from bot.lifecycle import Action, Status, transition
 from bot.models import Case, OutboxLetter
 from bot.services import Service
 from bot.workdays import to_london
+
+if TYPE_CHECKING:
+    from bot.health import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -361,6 +364,9 @@ class Sender:
         self._attempt = 0
         self._paused_until: datetime | None = None
         self._down_count = 0
+        #: The daemon's (and poll-once's) heartbeat for the sender (bot/health.py).
+        self.heartbeat: Heartbeat | None = None
+        self._down_error: str | None = None  # this pass found the server down
 
     # ---------------------------------------------------------------------- claims
 
@@ -555,6 +561,7 @@ class Sender:
                 next_attempt_at=self._paused_until,
             )
             self._mark_waiting(error, self._paused_until)
+            self._down_error = f"{type(exc).__name__}: {exc}"
             stats.deferred += 1
             log.warning("outbound transport down: %s; next try %s", exc, self._paused_until)
             return False
@@ -646,12 +653,38 @@ class Sender:
             self.transport.close()
         return stats
 
+    def drain_and_report(self) -> SendStats:
+        """:meth:`drain_once`, then tell the heartbeat how the pass went (if there is one):
+        a pass that reached the server (or had nothing to send) is a success; one that found
+        the server down is a failure; a pass skipped while waiting for the server is only
+        a sign of life."""
+        paused = self._paused_until is not None and self.clock() < self._paused_until
+        self._down_error = None
+        try:
+            stats = self.drain_once()
+        except Exception as exc:
+            if self.heartbeat is not None:
+                self.heartbeat.failure(f"{type(exc).__name__}: {exc}")
+            raise
+        if self.heartbeat is not None:
+            if self._down_error is not None:
+                self.heartbeat.failure(self._down_error)
+            elif paused:
+                self.heartbeat.beat()
+            elif stats.sent:
+                self.heartbeat.success(processed=stats.sent)
+            else:
+                self.heartbeat.beat(ok=True)
+        return stats
+
     def run(self, stop: threading.Event) -> None:
         """Drain, then sleep until woken (a commit, shutdown) or :attr:`idle_wait` passes."""
+        if self.heartbeat is not None:
+            self.heartbeat.start()
         while not stop.is_set():
             self.wake.clear()
             try:
-                stats = self.drain_once()
+                stats = self.drain_and_report()
                 if stats.sent or stats.deferred or stats.failed:
                     log.info("%s", stats)
             except Exception as exc:  # the database may be away; try again later
@@ -659,6 +692,8 @@ class Sender:
             if stop.is_set():
                 break
             self.wake.wait(self.idle_wait)
+        if self.heartbeat is not None:
+            self.heartbeat.stopped()
 
 
 def _sent_values(now: datetime) -> dict[str, Any]:
