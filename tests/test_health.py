@@ -431,3 +431,16 @@ def test_health_config_errors_are_one_line_naming_the_key(
     )  # fmt: skip
     assert proc.returncode == 2
     assert problem in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_the_readme_lists_every_metric_and_every_health_key() -> None:
+    from bot.config import _HEALTH
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## Health and monitoring\n") :]
+    section = section[: section.index("\n## ")]
+    listed = set(re.findall(r"^\| `(sendiass_\w+)` \|", section, re.M))
+    assert listed == set(METRICS)
+    for key in _HEALTH:
+        assert f"`health.{key}`" in readme or f"`health.{key}`," in readme, key
+    assert "`database.auto_migrate`" in readme
