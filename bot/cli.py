@@ -79,6 +79,9 @@ def _configure_logging(level: int, fmt: str) -> None:
     handler._sendiass_json = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(level)
+    # imapclient's debug lines are the IMAP protocol (message text included): never in
+    # structured logs, even with -v.
+    logging.getLogger("imapclient").setLevel(max(level, logging.INFO))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
