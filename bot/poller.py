@@ -171,7 +171,8 @@ class MailboxWorker:
         """Poll, then IDLE or sleep, until ``stop`` is set; reconnect with backoff."""
         daemon = self.app.config.daemon
         backoff = daemon.backoff_initial
-        standing_by = True  # until the lease is held: then the heartbeat (re)starts
+        standing_by = False
+        beating = False  # the heartbeat (re)starts whenever this daemon takes the mailbox
         while not self.stop.is_set():
             try:
                 if not self.lease.hold():
@@ -179,11 +180,13 @@ class MailboxWorker:
                     if not standing_by:
                         log.info("mailbox %s: worked by another daemon; standing by", self.cfg.name)
                     standing_by = True
+                    beating = False
                     self.close()
                     self.stop.wait(STANDBY_INTERVAL)
                     continue
-                if standing_by:
+                if not beating:
                     self.heartbeat.start()
+                    beating = True
                 standing_by = False
                 stats = self.poll_once()
                 if stats.fetched or stats.swept:
@@ -204,7 +207,7 @@ class MailboxWorker:
                 self._sleep(backoff)
                 backoff = min(backoff * 2, daemon.backoff_max)
         self.close()
-        if not standing_by:
+        if beating:
             self.heartbeat.stopped()
         self.lease.release()
 

@@ -444,3 +444,62 @@ def test_the_readme_lists_every_metric_and_every_health_key() -> None:
     for key in _HEALTH:
         assert f"`health.{key}`" in readme or f"`health.{key}`," in readme, key
     assert "`database.auto_migrate`" in readme
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_heartbeat_rows_count_across_writers_and_read_back_as_health(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """Two writers of one row (two daemons' senders, or a restart) on either database: one
+    row, counters that add up, and :func:`evaluate` reading ages and the stop back."""
+    import threading
+
+    from sqlalchemy import select
+
+    from bot.health import MAILBOX, OUTBOX, SENDER, Heartbeat, evaluate
+    from bot.models import Heartbeat as Row
+    from tests.apphelpers import make_app
+
+    url = (
+        f"sqlite:///{tmp_path / 'hb.db'}"
+        if backend == "sqlite"
+        else str(request.getfixturevalue("pg_url"))
+    )
+    app = make_app(url, tmp_path)
+    try:
+        writers = [Heartbeat(app.sessions, MAILBOX, "durham", 0.0) for _ in range(2)]
+        barrier = threading.Barrier(2)
+
+        def work(hb: Heartbeat) -> None:
+            barrier.wait()
+            for _ in range(10):
+                hb.success(processed=2, quarantined=1)
+            hb.failure("OSError: fictional outage")
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in writers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        with app.sessions() as s:
+            rows = list(s.scalars(select(Row)))
+            assert [(r.kind, r.name, r.processed, r.quarantined, r.errors) for r in rows] == [
+                (MAILBOX, "durham", 40, 20, 2)
+            ]
+            health = evaluate(s, app.config)
+        box = health.mailboxes[0]
+        assert box.seen and not box.stale and box.failing  # the error came after the success
+        assert box.last_error == "OSError: fictional outage"
+        assert "sender outbox: never run (no heartbeat yet)" in health.problems
+
+        sender = Heartbeat(app.sessions, SENDER, OUTBOX, 0.0)
+        sender.start()
+        writers[0].stopped()
+        with app.sessions() as s:
+            health = evaluate(s, app.config)
+        assert health.sender.seen and not health.sender.stale
+        assert health.mailboxes[0].stopped and health.problems == [
+            "mailbox durham: the daemon stopped"
+        ]
+    finally:
+        app.engine.dispose()
