@@ -4,7 +4,9 @@ Keys: ``ts`` (UTC, ISO 8601), ``level``, ``logger``, ``msg``, the thread's name,
 structured fields a call passed in ``extra`` (the web server's access log: ``method``,
 ``path``, ``status``, ``duration_ms``). The code never logs message bodies, subjects or
 names; as a second line of defence every email address in a line is replaced by
-``[email]`` (an SMTP error may quote a recipient).
+``[email]`` (an SMTP error may quote a recipient), except on the web UI's account audit
+lines (``bot.web.admin``), which name the staff account changed and who changed it, by
+design.
 """
 
 from __future__ import annotations
@@ -24,17 +26,22 @@ _STANDARD = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
 }
 
 
+#: Loggers whose lines name staff accounts on purpose (an audit trail of account changes).
+KEEP_ADDRESSES = frozenset({"bot.web.admin"})
+
+
 def redact(text: str) -> str:
     return EMAIL.sub("[email]", text)
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
+        message = record.getMessage()
         out: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": redact(record.getMessage()),
+            "msg": message if record.name in KEEP_ADDRESSES else redact(message),
             "thread": record.threadName,
         }
         for key, value in vars(record).items():

@@ -503,3 +503,27 @@ def test_heartbeat_rows_count_across_writers_and_read_back_as_health(
         ]
     finally:
         app.engine.dispose()
+
+
+def test_json_formatter_fields_redaction_and_the_admin_audit_exception() -> None:
+    import logging
+
+    from bot.logjson import JsonFormatter
+
+    fmt = JsonFormatter()
+
+    def line(name: str, msg: str, *args: object, **extra: object) -> dict[str, object]:
+        record = logging.LogRecord(name, logging.WARNING, __file__, 1, msg, args, None)
+        for key, value in extra.items():
+            setattr(record, key, value)
+        out = json.loads(fmt.format(record))
+        assert isinstance(out, dict)
+        return out
+
+    sent = line("bot.letters.sender", "letter %d failed: recipient %s: 550", 7, ADDR)
+    assert sent["msg"] == "letter 7 failed: recipient [email]: 550" and sent["level"] == "WARNING"
+    assert {"ts", "logger", "thread"} <= set(sent)
+    audit = line("bot.web.admin", "user:%s added %s", "ada.admin@example.org", "new@example.org")
+    assert audit["msg"] == "user:ada.admin@example.org added new@example.org"
+    access = line("bot.web.access", "GET /x 200 1.0 ms", method="GET", path="/x", status=200)
+    assert (access["method"], access["path"], access["status"]) == ("GET", "/x", 200)

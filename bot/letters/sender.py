@@ -65,6 +65,7 @@ from bot.faults import crash_point
 from bot.letters import ACKNOWLEDGEMENTS
 from bot.letters.mime import build_message
 from bot.lifecycle import Action, Status, transition
+from bot.logjson import redact
 from bot.models import Case, OutboxLetter
 from bot.services import Service
 from bot.workdays import to_london
@@ -627,12 +628,12 @@ class Sender:
             next_attempt_at=self.clock() + self._backoff(attempts),
         )
         stats.deferred += 1
-        log.info("letter %d deferred (attempt %d): %s", letter_id, attempts, error)
+        log.info("letter %d deferred (attempt %d): %s", letter_id, attempts, redact(error))
 
     def _fail(self, letter_id: int, token: str, error: str, stats: SendStats) -> None:
         self._finish(letter_id, token, status="failed", last_error=error[:2000])
         stats.failed += 1
-        log.warning("letter %d failed: %s", letter_id, error)
+        log.warning("letter %d failed: %s", letter_id, redact(error))  # the letter keeps it all
 
     def drain_once(self) -> SendStats:
         """Send every letter that is due now (unless the transport is paused)."""
