@@ -121,7 +121,12 @@ def build_app(
     config: Config | None = None,
     clock: Callable[[], datetime] = utcnow,
     upgrade: bool = True,
+    force_upgrade: bool = False,
 ) -> App:
+    """Everything a command needs. ``upgrade``: the schema must be current, so apply the
+    migrations (``database.auto_migrate``, the default) or, with auto_migrate = false, refuse
+    an old schema naming ``sendiass-bot db upgrade``; ``force_upgrade``: migrate regardless
+    (that command)."""
     from bot.letters.render import renderer_for
 
     services = load_services(resources.services_dir(config_path))
@@ -129,7 +134,9 @@ def build_app(
         config = load_config(config_path, known_services=set(services))
     renderer_for().check(services.values())  # a broken letter template stops us here
     engine = db.make_engine(config.database.url)
-    if upgrade:
+    if force_upgrade or (upgrade and config.database.auto_migrate):
         db.upgrade(engine)
+    elif upgrade:
+        db.require_current(engine)
     sessions = db.session_factory(engine)
     return App(config, services, engine, sessions, clock)

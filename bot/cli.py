@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "bot.commands.web",
     "bot.commands.reports",
     "bot.commands.ops",
+    "bot.commands.health",
 )
 
 
@@ -46,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         "default)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log more detail")
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="text (default) or json: one JSON object per line, for a log collector",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMAND_MODULES:
@@ -54,17 +61,36 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _configure_logging(level: int, fmt: str) -> None:
+    if fmt == "text":
+        logging.basicConfig(
+            level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr
+        )
+        return
+    from bot.logjson import JsonFormatter
+
+    root = logging.getLogger()
+    # Only our JSON lines on standard error (main() may run again in one process: tests).
+    for old in [h for h in root.handlers if getattr(h, "_sendiass_json", False)
+                or type(h) is logging.StreamHandler]:  # fmt: skip
+        root.removeHandler(old)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    handler._sendiass_json = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(level)
+    # imapclient's debug lines are the IMAP protocol (message text included): never in
+    # structured logs, even with -v.
+    logging.getLogger("imapclient").setLevel(max(level, logging.INFO))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     resources.use_config(args.config)  # its folder may hold the site's service files
     # The long-running commands report what they do; one-shot commands stay quiet unless -v.
     quiet = logging.INFO if args.command in ("run", "web") else logging.WARNING
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else quiet,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    _configure_logging(logging.DEBUG if args.verbose else quiet, args.log_format)
     if not args.verbose:
         # Schema upgrades run at every start; say so only when asked.
         logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -62,6 +62,10 @@ class Secret:
 @dataclass(frozen=True)
 class DatabaseConfig:
     url: str
+    #: Apply pending migrations at every start (the embedded quick start). False in
+    #: production: ``sendiass-bot db upgrade`` is an explicit step, and every other command
+    #: refuses a database whose schema is behind.
+    auto_migrate: bool = True
 
 
 @dataclass(frozen=True)
@@ -142,6 +146,24 @@ class WebConfig:
 
 
 @dataclass(frozen=True)
+class HealthConfig:
+    """``[health]``: how often the daemon writes its heartbeats, when ``status`` and
+    ``/healthz`` call something stale, and who may read ``/metrics`` (bot/health.py)."""
+
+    heartbeat_interval: float = 15.0
+    #: No heartbeat for this long: the daemon, or one of its threads, is dead or stuck.
+    stale_after: float = 120.0
+    #: No successful poll (or IDLE check) of a mailbox for this long: its polls are failing.
+    poll_stale_after: float = 900.0
+    #: The oldest letter waiting to be sent (pending, not held) is older than this.
+    outbox_stale_after: float = 3600.0
+    #: Addresses or networks that may read /metrics without a token (never through a proxy).
+    metrics_allow: tuple[str, ...] = ("127.0.0.1", "::1")
+    metrics_token_env: str | None = None
+    metrics_token_file: Path | None = None
+
+
+@dataclass(frozen=True)
 class DigestRecipient:
     email: str
     services: tuple[str, ...] = ()  # empty: every service
@@ -200,6 +222,7 @@ class Config:
     digest: DigestConfig = field(default_factory=DigestConfig)
     letters: LettersConfig = field(default_factory=LettersConfig)
     retention: RetentionConfig = field(default_factory=RetentionConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
 
     def mailbox(self, name: str) -> MailboxConfig:
         for mb in self.mailboxes:
@@ -315,7 +338,10 @@ _SECRET_KEYS = {
     "password_file": _Key(_str, None, "a file path"),
 }
 
-_DATABASE = {"url": _Key(_str, _REQUIRED, "a SQLAlchemy URL")}
+_DATABASE = {
+    "url": _Key(_str, _REQUIRED, "a SQLAlchemy URL"),
+    "auto_migrate": _Key(_bool, True, "true or false"),
+}
 
 _MAILBOX = {
     "name": _Key(_str, None, _STR),
@@ -387,6 +413,7 @@ _TOP = (
     "digest",
     "letters",
     "retention",
+    "health",
 )
 
 _WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -466,6 +493,46 @@ _RETENTION = {
     "daemon": _Key(_bool, True, "true or false"),
     "services": _Key(_table, {}, "a table per service ([retention.services.<key>])"),
 }
+
+
+def _networks(value: Any) -> tuple[str, ...]:
+    import ipaddress
+
+    items = _str_list(value)
+    for item in items:
+        ipaddress.ip_network(item, strict=False)  # ValueError: not an address or network
+    return items
+
+
+_HEALTH = {
+    "heartbeat_interval": _Key(_positive, 15.0, "a number of seconds > 0"),
+    "stale_after": _Key(_positive, 120.0, "a number of seconds > 0"),
+    "poll_stale_after": _Key(_positive, 900.0, "a number of seconds > 0"),
+    "outbox_stale_after": _Key(_positive, 3600.0, "a number of seconds > 0"),
+    "metrics_allow": _Key(
+        _networks, ("127.0.0.1", "::1"), 'a list of addresses or networks ("10.0.0.0/8")'
+    ),
+    "metrics_token_env": _Key(_str, None, _STR),
+    "metrics_token_file": _Key(_str, None, "a file path"),
+}
+
+
+def _health(table: Any, origin: str) -> HealthConfig:
+    v = _check_table(table, _HEALTH, origin, "health")
+    if v["stale_after"] <= v["heartbeat_interval"]:
+        raise ConfigError(
+            origin, "health.stale_after", "must be longer than health.heartbeat_interval"
+        )
+    if v["metrics_token_env"] and v["metrics_token_file"]:
+        raise ConfigError(
+            origin,
+            "health.metrics_token_env",
+            "give metrics_token_env or metrics_token_file, not both",
+        )
+    if v["metrics_token_file"]:
+        v["metrics_token_file"] = Path(v["metrics_token_file"])
+    v["metrics_allow"] = tuple(v["metrics_allow"])
+    return HealthConfig(**v)
 
 
 def _retention(table: Any, origin: str, known_services: set[str] | None) -> RetentionConfig:
@@ -608,8 +675,23 @@ def parse_config(
     digest = _digest(data.get("digest", {}), origin, known_services)
     letters = LettersConfig(**_check_table(data.get("letters", {}), _LETTERS, origin, "letters"))
     retention = _retention(data.get("retention", {}), origin, known_services)
+    health = _health(data.get("health", {}), origin)
+    if health.poll_stale_after <= daemon.poll_interval:
+        raise ConfigError(
+            origin, "health.poll_stale_after", "must be longer than daemon.poll_interval"
+        )
     return Config(
-        origin, database, mailboxes, outbound, daemon, intake, web, digest, letters, retention
+        origin,
+        database,
+        mailboxes,
+        outbound,
+        daemon,
+        intake,
+        web,
+        digest,
+        letters,
+        retention,
+        health,
     )
 
 

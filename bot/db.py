@@ -182,10 +182,11 @@ _REVISION_LINE = re.compile(r'^(down_revision|revision)\s*=\s*(None|"([^"]+)")',
 
 
 @functools.cache
-def head_revision() -> str | None:
+def shipped_head() -> str | None:
     """The newest revision among the migrations shipped with this version, read from the
-    files' ``revision``/``down_revision`` lines without importing Alembic (a test checks it
-    against Alembic's own answer). None if the chain is not one line."""
+    files' ``revision``/``down_revision`` lines without importing Alembic (a quick read for
+    every start; a test checks it against :func:`head_revision`, Alembic's own answer). None
+    if the chain is not one line."""
     revisions: set[str] = set()
     parents: set[str] = set()
     for path in (MIGRATIONS / "versions").glob("*.py"):
@@ -203,7 +204,7 @@ def _already_at_head(engine: Engine) -> bool:
     case of every start, answered by two cheap reads instead of a locked migration run."""
     try:
         with engine.connect() as conn:
-            head = head_revision()
+            head = shipped_head()
             if head is None or _recorded_revision(conn) != head:
                 return False
             present = set(inspect(conn).get_table_names())
@@ -232,6 +233,69 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
 
 def is_current(engine: Engine) -> bool:
     return inspect(engine).has_table("alembic_version")
+
+
+def _scripts() -> Any:
+    from alembic.config import Config as AlembicConfig
+    from alembic.script import ScriptDirectory
+
+    cfg = AlembicConfig()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return ScriptDirectory.from_config(cfg)
+
+
+def head_revision() -> str:
+    """The newest revision this version's migrations reach (whatever the chain's order)."""
+    head = _scripts().get_current_head()
+    assert head is not None
+    return str(head)
+
+
+def known_revision(revision: str) -> bool:
+    """Whether this version's migrations know ``revision`` (a newer version's do not)."""
+    from alembic.util.exc import CommandError
+
+    try:
+        return _scripts().get_revision(revision) is not None
+    except (CommandError, KeyError, ValueError):
+        return False
+    except Exception:  # alembic's ResolutionError and friends
+        return False
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision recorded in the database (None: an empty database)."""
+    try:
+        with engine.connect() as conn:
+            return _recorded_revision(conn)
+    except UserError:
+        raise
+    except Exception as exc:  # unreachable, wrong password, not a database ...
+        raise UserError(f"database: cannot read the schema version: {type(exc).__name__}: "
+                        f"{str(exc).splitlines()[0] if str(exc) else ''}") from None  # fmt: skip
+
+
+def pending_upgrade(engine: Engine) -> tuple[str | None, str] | None:
+    """(recorded, head) when the schema is not at this version's head; None when it is."""
+    current, head = current_revision(engine), head_revision()
+    return None if current == head else (current, head)
+
+
+def require_current(engine: Engine) -> None:
+    """With ``database.auto_migrate = false``: refuse a schema that is not at head."""
+    behind = pending_upgrade(engine)
+    if behind is None:
+        return
+    current, head = behind
+    if current is not None and not known_revision(current):
+        raise UserError(
+            f"database: schema at revision {current}, which this version does not know (a newer "
+            "version wrote it); run that version, or restore a backup made for this one"
+        )
+    raise UserError(
+        f"database: schema at revision {current or 'none (empty database)'}, this version needs "
+        f"{head}; run `sendiass-bot db upgrade` (database.auto_migrate is false)"
+    )
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

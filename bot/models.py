@@ -523,11 +523,28 @@ class CaseRead(Base):
     opened_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class SenderHeartbeat(Base):
-    """An outbox sender's last sign of life (``host:pid``), so the web UI says truthfully
-    whether a queued letter goes within a minute or waits for a sender to run."""
+class Heartbeat(Base):
+    """0018_health: what the daemon's threads last said (bot/health.py): one row per mailbox
+    and one for the outbox sender, written by whichever process works it, read by
+    ``sendiass-bot status``, ``/healthz`` and ``/metrics`` from other processes.
 
-    __tablename__ = "sender_heartbeats"
+    Counters (``processed``, ``quarantined``, ``errors``) only ever grow, across restarts:
+    they are the Prometheus counters. Nothing here names a person."""
 
-    worker: Mapped[str] = mapped_column(String(200), primary_key=True)
-    beat_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    __tablename__ = "heartbeats"
+    __table_args__ = (UniqueConstraint("kind", "name", name="uq_heartbeats_kind_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "mailbox" | "sender"
+    name: Mapped[str] = mapped_column(String(200))  # the mailbox's name; "outbox"
+    holder: Mapped[str] = mapped_column(String(200), default="")  # host|pid
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    beat_at: Mapped[datetime] = mapped_column(UTCDateTime())  # the thread was alive
+    ok_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # last successful poll/pass
+    error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(Text)
+    stopped_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # a clean stop
+    backlog: Mapped[int | None] = mapped_column(Integer)  # messages seen, not yet processed
+    processed: Mapped[int] = mapped_column(BigInteger, default=0)
+    quarantined: Mapped[int] = mapped_column(BigInteger, default=0)
+    errors: Mapped[int] = mapped_column(BigInteger, default=0)

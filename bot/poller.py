@@ -12,10 +12,12 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from bot.app import App
 from bot.config import MailboxConfig
 from bot.faults import crash_point
+from bot.health import MAILBOX, OUTBOX, SENDER, Heartbeat
 from bot.intake import Item, reset_cursor_if_changed
 from bot.lease import STANDBY_INTERVAL, MailboxLease
 from bot.letters.sender import make_transport
@@ -36,6 +38,8 @@ class PollStats:
     fetched: int = 0
     outcomes: dict[str, int] = field(default_factory=dict)
     swept: int = 0
+    #: Messages seen on the server (or in the folder) and not processed yet.
+    backlog: int = 0
 
     def count(self, outcome: str) -> None:
         self.outcomes[outcome] = self.outcomes.get(outcome, 0) + 1
@@ -61,6 +65,9 @@ class MailboxWorker:
         self.on_commit = on_commit
         self.imap: ImapMailbox | None = None
         self.lease = MailboxLease(app.engine, cfg.name)
+        self.heartbeat = Heartbeat(
+            app.sessions, MAILBOX, cfg.name, app.config.health.heartbeat_interval
+        )
 
     # -------------------------------------------------------------------- one pass
 
@@ -91,13 +98,22 @@ class MailboxWorker:
             Item(i.raw, Source(self.cfg.name, self.cfg.service, path=str(i.path)), i.arrival)
             for i in batch
         ]
-        for result in self.app.intake.process_many(items):
-            stats.fetched += 1
-            stats.count(result.outcome.value)
+        self._count(self.app.intake.process_many(items), stats)
         for item in batch:
             source.mark_done(item)
         if batch and self.on_commit is not None:
             self.on_commit()
+
+    def _count(self, results: Any, stats: PollStats) -> None:
+        """Count a committed batch, here and on the heartbeat (the metrics' counters)."""
+        done = quarantined = 0
+        for result in results:
+            stats.fetched += 1
+            stats.count(result.outcome.value)
+            done += 1
+            quarantined += result.outcome.value == "quarantine"
+        if done:
+            self.heartbeat.success(done, quarantined, stats.backlog)
 
     def _connect(self) -> ImapMailbox:
         if self.imap is None or self.imap.client is None:
@@ -116,6 +132,7 @@ class MailboxWorker:
         imap.mark_done(done)
         stats.swept = len(done)
         uids = imap.new_uids(last_uid)
+        stats.backlog = len(uids)
         batch: list[Fetched] = []
         for fetched in imap.fetch(uids):
             if self.stop.is_set():
@@ -136,9 +153,8 @@ class MailboxWorker:
             Item(f.raw, Source(self.cfg.name, self.cfg.service, f.uidvalidity, f.uid), f.arrival)
             for f in batch
         ]
-        for result in self.app.intake.process_many(items):
-            stats.fetched += 1
-            stats.count(result.outcome.value)
+        stats.backlog = max(stats.backlog - len(batch), 0)
+        self._count(self.app.intake.process_many(items), stats)
         crash_point("after-commit")
         if self.on_commit is not None:
             self.on_commit()
@@ -156,6 +172,7 @@ class MailboxWorker:
         daemon = self.app.config.daemon
         backoff = daemon.backoff_initial
         standing_by = False
+        beating = False  # the heartbeat (re)starts whenever this daemon takes the mailbox
         while not self.stop.is_set():
             try:
                 if not self.lease.hold():
@@ -163,13 +180,18 @@ class MailboxWorker:
                     if not standing_by:
                         log.info("mailbox %s: worked by another daemon; standing by", self.cfg.name)
                     standing_by = True
+                    beating = False
                     self.close()
                     self.stop.wait(STANDBY_INTERVAL)
                     continue
+                if not beating:
+                    self.heartbeat.start()
+                    beating = True
                 standing_by = False
                 stats = self.poll_once()
                 if stats.fetched or stats.swept:
                     log.info("%s", stats)
+                self.heartbeat.success(backlog=0 if not self.stop.is_set() else stats.backlog)
                 backoff = daemon.backoff_initial
                 self._wait_for_mail()
             except Exception as exc:
@@ -180,11 +202,25 @@ class MailboxWorker:
                     exc,
                     backoff,
                 )
+                self.heartbeat.failure(f"{type(exc).__name__}: {exc}")
                 self.close()
-                self.stop.wait(backoff)
+                self._sleep(backoff)
                 backoff = min(backoff * 2, daemon.backoff_max)
         self.close()
+        if beating:
+            self.heartbeat.stopped()
         self.lease.release()
+
+    def _sleep(self, seconds: float) -> None:
+        """Wait ``seconds`` (or until stopped), beating the heartbeat on the way: alive."""
+        deadline = time.monotonic() + seconds
+        step = max(self.heartbeat.interval / 2, 0.05)
+        while not self.stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            self.stop.wait(min(left, step))
+            self.heartbeat.beat()
 
     def _wait_for_mail(self) -> None:
         daemon = self.app.config.daemon
@@ -198,16 +234,17 @@ class MailboxWorker:
                 while not self.stop.is_set() and time.monotonic() < deadline:
                     if imap.idle_check(timeout=1.0) or not self.lease.hold():
                         break
+                    self.heartbeat.beat(ok=True)  # the server answers: the mailbox works
             finally:
                 imap.idle_done()
             return
         if imap is not None:
             # Keep the connection alive between polls; a broken one is reconnected.
-            self.stop.wait(daemon.poll_interval)
+            self._sleep(daemon.poll_interval)
             if not self.stop.is_set():
                 imap.noop()
             return
-        self.stop.wait(daemon.poll_interval)
+        self._sleep(daemon.poll_interval)
 
 
 def poll_all_once(app: App) -> tuple[list[PollStats], list[str]]:
@@ -220,9 +257,13 @@ def poll_all_once(app: App) -> tuple[list[PollStats], list[str]]:
             if not worker.lease.hold():
                 log.warning("mailbox %s: worked by a running daemon; skipped", cfg.name)
                 continue
-            results.append(worker.poll_once())
+            worker.heartbeat.start()
+            stats = worker.poll_once()
+            worker.heartbeat.success(backlog=stats.backlog)
+            results.append(stats)
         except Exception as exc:
             errors.append(f"{cfg.name}: {type(exc).__name__}: {exc}")
+            worker.heartbeat.failure(f"{type(exc).__name__}: {exc}")
         finally:
             worker.close()
             worker.lease.release()
@@ -233,6 +274,7 @@ def run_daemon(app: App, stop: threading.Event) -> None:
     # Letters leave from their own thread (a slow or absent SMTP server never holds up
     # intake); each commit wakes it, so a letter goes within the poll cycle that logged it.
     sender = app.make_sender()
+    sender.heartbeat = Heartbeat(app.sessions, SENDER, OUTBOX, app.config.health.heartbeat_interval)
     threads = [threading.Thread(target=sender.run, args=(stop,), name="sender", daemon=True)]
     threads[0].start()
     if app.config.digest.recipients:  # managers' weekly digest

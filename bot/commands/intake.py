@@ -86,7 +86,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = sub.add_parser("db", help="database maintenance")
     d = p.add_subparsers(dest="db_command", metavar="ACTION", required=True)
-    d.add_parser("upgrade", help="apply migrations").set_defaults(func=cmd_db_upgrade)
+    d.add_parser(
+        "upgrade",
+        help="apply pending migrations (the explicit step when database.auto_migrate = false)",
+    ).set_defaults(func=cmd_db_upgrade)
+    d.add_parser(
+        "current", help="print the schema revision the database is at, and this version's"
+    ).set_defaults(func=cmd_db_current)
+    d.add_parser(
+        "check",
+        help="exit 0 when the schema is at this version's revision, 1 when `db upgrade` is due",
+    ).set_defaults(func=cmd_db_check)
 
 
 def _positive_int(text: str) -> int:
@@ -138,8 +148,13 @@ def cmd_poll_once(args: argparse.Namespace) -> int:
     for err in errors:
         print(f"sendiass-bot: mailbox failed: {err}", file=sys.stderr)
     if not args.no_send:
+        from bot.health import OUTBOX, SENDER, Heartbeat
+
         # Letters of the mail just read (and any due for a retry) leave in the same pass.
-        print(app.make_sender().drain_once())
+        sender = app.make_sender()
+        sender.heartbeat = Heartbeat(app.sessions, SENDER, OUTBOX, 0.0)
+        sender.heartbeat.start()
+        print(sender.drain_and_report())
     return 1 if errors else 0
 
 
@@ -402,11 +417,49 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from bot import db
     from bot.app import build_app
 
-    app = build_app(args.config, upgrade=True)
-    print(f"database at the latest schema: {app.engine.url.render_as_string(hide_password=True)}")
+    app = build_app(args.config, upgrade=False)
+    before = db.current_revision(app.engine)
+    db.upgrade(app.engine)
+    after = db.current_revision(app.engine)
+    where = app.engine.url.render_as_string(hide_password=True)
+    if before == after:
+        print(f"database already at the latest schema ({after}): {where}")
+    else:
+        print(f"database upgraded from {before or 'empty'} to {after}: {where}")
     return 0
+
+
+def _schema(args: argparse.Namespace) -> tuple[str | None, str]:
+    from bot import db
+    from bot.config import load_config
+
+    engine = db.make_engine(load_config(args.config).database.url)
+    try:
+        return db.current_revision(engine), db.head_revision()
+    finally:
+        engine.dispose()
+
+
+def cmd_db_current(args: argparse.Namespace) -> int:
+    current, head = _schema(args)
+    state = "up to date" if current == head else "`sendiass-bot db upgrade` is due"
+    print(f"database: {current or 'empty'}; this version: {head} ({state})")
+    return 0
+
+
+def cmd_db_check(args: argparse.Namespace) -> int:
+    current, head = _schema(args)
+    if current == head:
+        print(f"database schema is current ({head})")
+        return 0
+    print(
+        f"database schema at {current or 'empty'}, this version needs {head}: "
+        "run `sendiass-bot db upgrade`"
+    )
+    return 1
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -75,11 +75,18 @@ def cmd_restore(args: argparse.Namespace) -> int:
     info, replaced = restore(config.database.url, Path(args.path), force=args.force)
     engine = db.make_engine(config.database.url)
     try:
-        db.upgrade(engine)  # an older backup is brought up to this version's schema
+        if config.database.auto_migrate:
+            db.upgrade(engine)  # an older backup is brought up to this version's schema
+            behind = None
+        else:
+            behind = db.pending_upgrade(engine)
     finally:
         engine.dispose()
     note = " (replaced what was there)" if replaced else ""
     print(f"restored {info.path}{note}: {info.describe()}")
+    if behind is not None:
+        print(f"the backup's schema is {behind[0]}, this version's {behind[1]}: "
+              "run `sendiass-bot db upgrade` (database.auto_migrate is false)")  # fmt: skip
     return 0
 
 

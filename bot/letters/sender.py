@@ -46,16 +46,15 @@ import smtplib
 import socket
 import ssl
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import files
@@ -66,9 +65,14 @@ from bot.faults import crash_point
 from bot.letters import ACKNOWLEDGEMENTS
 from bot.letters.mime import build_message
 from bot.lifecycle import Action, Status, transition
-from bot.models import Case, OutboxLetter, SenderHeartbeat
+from bot.logjson import redact
+from bot.models import Case, OutboxLetter
+from bot.models import Heartbeat as HeartbeatRow
 from bot.services import Service
 from bot.workdays import to_london
+
+if TYPE_CHECKING:
+    from bot.health import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +88,8 @@ SERVER_DOWN = "server down: "
 MAX_ATTEMPTS = 48
 #: How long the sender sleeps when nothing wakes it (approvals made from the command line).
 IDLE_WAIT = 5.0
-#: How often a running sender says so (``sender_heartbeats``), and how old the last word may
-#: be for the web UI to say "the sender sends it within a minute" (:func:`sender_running`).
-HEARTBEAT_EVERY = 20.0
+#: How old a sender's last heartbeat (bot/health.py) may be for the web UI to say "the sender
+#: sends it within a minute" (:func:`sender_running`).
 HEARTBEAT_FRESH = timedelta(minutes=2)
 SMTP_TIMEOUT = 30.0
 #: A letter whose sender died while handing it over is sent again after this long.
@@ -366,7 +369,9 @@ class Sender:
         self._attempt = 0
         self._paused_until: datetime | None = None
         self._down_count = 0
-        self._last_beat: float | None = None
+        #: The daemon's (and poll-once's) heartbeat for the sender (bot/health.py).
+        self.heartbeat: Heartbeat | None = None
+        self._down_error: str | None = None  # this pass found the server down
 
     # ---------------------------------------------------------------------- claims
 
@@ -561,6 +566,7 @@ class Sender:
                 next_attempt_at=self._paused_until,
             )
             self._mark_waiting(error, self._paused_until)
+            self._down_error = f"{type(exc).__name__}: {exc}"
             stats.deferred += 1
             log.warning("outbound transport down: %s; next try %s", exc, self._paused_until)
             return False
@@ -626,12 +632,12 @@ class Sender:
             next_attempt_at=self.clock() + self._backoff(attempts),
         )
         stats.deferred += 1
-        log.info("letter %d deferred (attempt %d): %s", letter_id, attempts, error)
+        log.info("letter %d deferred (attempt %d): %s", letter_id, attempts, redact(error))
 
     def _fail(self, letter_id: int, token: str, error: str, stats: SendStats) -> None:
         self._finish(letter_id, token, status="failed", last_error=error[:2000])
         stats.failed += 1
-        log.warning("letter %d failed: %s", letter_id, error)
+        log.warning("letter %d failed: %s", letter_id, redact(error))  # the letter keeps it all
 
     def drain_once(self) -> SendStats:
         """Send every letter that is due now (unless the transport is paused)."""
@@ -652,13 +658,38 @@ class Sender:
             self.transport.close()
         return stats
 
+    def drain_and_report(self) -> SendStats:
+        """:meth:`drain_once`, then tell the heartbeat how the pass went (if there is one):
+        a pass that reached the server (or had nothing to send) is a success; one that found
+        the server down is a failure; a pass skipped while waiting for the server is only
+        a sign of life."""
+        paused = self._paused_until is not None and self.clock() < self._paused_until
+        self._down_error = None
+        try:
+            stats = self.drain_once()
+        except Exception as exc:
+            if self.heartbeat is not None:
+                self.heartbeat.failure(f"{type(exc).__name__}: {exc}")
+            raise
+        if self.heartbeat is not None:
+            if self._down_error is not None:
+                self.heartbeat.failure(self._down_error)
+            elif paused:
+                self.heartbeat.beat()
+            elif stats.sent:
+                self.heartbeat.success(processed=stats.sent)
+            else:
+                self.heartbeat.beat(ok=True)
+        return stats
+
     def run(self, stop: threading.Event) -> None:
         """Drain, then sleep until woken (a commit, shutdown) or :attr:`idle_wait` passes."""
+        if self.heartbeat is not None:
+            self.heartbeat.start()
         while not stop.is_set():
             self.wake.clear()
             try:
-                self.heartbeat()
-                stats = self.drain_once()
+                stats = self.drain_and_report()
                 if stats.sent or stats.deferred or stats.failed:
                     log.info("%s", stats)
             except Exception as exc:  # the database may be away; try again later
@@ -666,25 +697,18 @@ class Sender:
             if stop.is_set():
                 break
             self.wake.wait(self.idle_wait)
-
-    def heartbeat(self) -> None:
-        """Say that this sender runs (at most every :data:`HEARTBEAT_EVERY` seconds)."""
-        tick = time.monotonic()
-        if self._last_beat is not None and tick - self._last_beat < HEARTBEAT_EVERY:
-            return
-        self._last_beat = tick
-        worker = f"{self.host}|{os.getpid()}"[:200]
-        with self.sessions.begin() as s:
-            row = s.get(SenderHeartbeat, worker)
-            if row is None:
-                s.add(SenderHeartbeat(worker=worker, beat_at=self.clock()))
-            else:
-                row.beat_at = self.clock()
+        if self.heartbeat is not None:
+            self.heartbeat.stopped()
 
 
 def sender_running(session: Session, now: datetime) -> bool:
-    """Whether an outbox sender has said it runs within :data:`HEARTBEAT_FRESH` of ``now``."""
-    last = session.scalar(select(SenderHeartbeat.beat_at).order_by(SenderHeartbeat.beat_at.desc()))
+    """Whether an outbox sender (the daemon's, or a cron ``poll-once``'s pass) has said it
+    runs within :data:`HEARTBEAT_FRESH` of ``now`` and has not stopped (its heartbeat row,
+    :mod:`bot.health`)."""
+    H = HeartbeatRow
+    last = session.scalar(
+        select(func.max(H.beat_at)).where(H.kind == "sender", H.stopped_at.is_(None))
+    )
     return last is not None and last >= now - HEARTBEAT_FRESH
 
 

@@ -79,10 +79,12 @@ def create_app(app: App, cfg: WebConfig | None = None, *, secret_key: bytes | No
     flask.before_request(_check_csrf)
     flask.after_request(_headers)
 
-    from bot.web import admin, views
+    from bot.web import admin, monitor, views
 
+    flask.register_blueprint(monitor.bp)
     flask.register_blueprint(views.bp)
     flask.register_blueprint(admin.bp)
+    flask.wsgi_app = monitor.AccessLog(flask.wsgi_app)  # type: ignore[method-assign]
     return flask
 
 

@@ -17,14 +17,13 @@ from flask import (
     abort,
     flash,
     g,
-    jsonify,
     redirect,
     render_template,
     request,
     url_for,
 )
 from markupsafe import Markup
-from sqlalchemy import delete, select, text
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, defer, load_only
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -110,20 +109,6 @@ def safe_next(target: str | None) -> str:
         if parts.scheme or parts.netloc:
             return home
     return target
-
-
-# ---------------------------------------------------------------------------- health
-
-
-@bp.get("/healthz")
-def healthz() -> tuple[Response, int]:
-    try:
-        with state().app.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
-    except Exception as exc:  # any database failure is "unavailable"
-        log.warning("healthz: database unreachable: %s", type(exc).__name__)
-        return jsonify(status="error", database="unreachable"), 503
-    return jsonify(status="ok", database="ok"), 200
 
 
 # ----------------------------------------------------------------------------- login

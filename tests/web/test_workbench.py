@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from bot.letters.sender import Sender, sender_running
-from bot.models import CaseEvent, CaseNote, CaseRead, OutboxLetter, SenderHeartbeat
+from bot.health import OUTBOX, SENDER, Heartbeat
+from bot.letters.sender import sender_running
+from bot.models import CaseEvent, CaseNote, CaseRead, OutboxLetter
+from bot.models import Heartbeat as HeartbeatRow
 from tests.web.conftest import BOTH, COORD, COORD_STOKE, MANAGER, Web, build_web
 from tests.web.httpclient import HttpClient, Reply
 from tests.web.livesrv import LiveServer
@@ -272,19 +274,14 @@ def test_queued_says_whether_a_sender_runs(live: tuple[Web, LiveServer]) -> None
     assert "no outbox sender is running now" in said and "within a minute" not in said
     with web.app.sessions() as s:
         assert sender_running(s, web.clock.now) is False
-    Sender(web.app.sessions, web.app.services, _NoTransport(), web.clock).heartbeat()
+    Heartbeat(web.app.sessions, SENDER, OUTBOX, 0.0, clock=web.clock).start()  # a sender runs
     text = "A second, different reply."
     said = reply_flash()
     assert "the sender sends it within a minute" in said
     web.clock.advance(minutes=10)  # a sender that stopped saying so is not running
     with web.app.sessions() as s:
-        assert s.scalars(select(SenderHeartbeat)).all()
+        assert s.scalars(select(HeartbeatRow).where(HeartbeatRow.kind == SENDER)).all()
         assert sender_running(s, web.clock.now) is False
-
-
-class _NoTransport:
-    def send(self, *args: object, **kwargs: object) -> None:  # never called here
-        raise AssertionError("no letter is sent in this test")
 
 
 def test_internal_notes_are_never_sent(live: tuple[Web, LiveServer]) -> None:

@@ -38,16 +38,9 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_case_reads")),
         sa.UniqueConstraint("case_id", "user_email", name="uq_case_reads_case_user"),
     )
-    op.create_table(
-        "sender_heartbeats",
-        sa.Column("worker", sa.String(length=200), nullable=False),
-        sa.Column("beat_at", sa.DateTime(timezone=True), nullable=False),
-        sa.PrimaryKeyConstraint("worker", name=op.f("pk_sender_heartbeats")),
-    )
 
 
 def downgrade() -> None:
-    op.drop_table("sender_heartbeats")
     op.drop_table("case_reads")
     op.drop_index("ix_cases_family_message_at", table_name="cases")
     with op.batch_alter_table("cases") as batch:
