@@ -238,18 +238,33 @@ class Classifier:
         return self.classify_many([inp])[0]
 
     def classify_many(
-        self, inputs: Iterable[ClassifierInput], batch_size: int = 64
+        self, inputs: Iterable[ClassifierInput], batch_size: int = 256
     ) -> list[Classification]:
-        items = list(inputs)
+        """Classify many messages, ``batch_size`` at a time (so memory stays flat). Each
+        message is tokenised once; the rules and the model read the same tokens. The result
+        for a message is the same as :meth:`classify` gives it alone."""
+        out: list[Classification] = []
+        batch: list[ClassifierInput] = []
+        for inp in inputs:
+            batch.append(inp)
+            if len(batch) >= max(batch_size, 1):
+                out.extend(self._classify_batch(batch))
+                batch = []
+        if batch:
+            out.extend(self._classify_batch(batch))
+        return out
+
+    def _classify_batch(self, items: Sequence[ClassifierInput]) -> list[Classification]:
         prepared = [self._prepare(inp) for inp in items]
         texts = [p[1] for p in prepared]
-        out: list[Classification] = []
-        for (split, text, subj, body_off), doc, inp in zip(
-            prepared, self._tokenizer.pipe(texts, batch_size=batch_size), items, strict=True
-        ):
-            out.append(self._decide(inp, split, text, subj, body_off, doc))
+        tokenize = self._tokenizer
+        docs = [tokenize(t) for t in texts]
+        out = [
+            self._decide(inp, split, text, subj, body_off, doc)
+            for (split, text, subj, body_off), doc, inp in zip(prepared, docs, items, strict=True)
+        ]
         if self.model is not None:
-            preds = self.model.predict(texts, batch_size=max(batch_size, 256))
+            preds = self.model.predict(texts, batch_size=len(texts), docs=docs)
             out = [combine(r, p, self.model) for r, p in zip(out, preds, strict=True)]
         for result, (split, *_), inp in zip(out, prepared, items, strict=True):
             if result.kind in ("complaint", "stage2_request"):
@@ -265,11 +280,10 @@ class Classifier:
         items = list(inputs)
         prepared = [self._prepare(inp) for inp in items]
         texts = [p[1] for p in prepared]
+        tokenize = self._tokenizer
         out = [
-            self._decide(inp, split, text, subj, body_off, doc)
-            for (split, text, subj, body_off), doc, inp in zip(
-                prepared, self._tokenizer.pipe(texts, batch_size=batch_size), items, strict=True
-            )
+            self._decide(inp, split, text, subj, body_off, tokenize(text))
+            for (split, text, subj, body_off), inp in zip(prepared, items, strict=True)
         ]
         return texts, out
 

@@ -36,6 +36,7 @@ from classifiers.model import (
     apply_platt,
     apply_temperature,
     raw_predict,
+    reads_tokens,
 )
 from classifiers.scoring import read_jsonl
 from classifiers.types import KINDS, Classification
@@ -127,12 +128,16 @@ def train_pipeline(
     from spacy.training import Example
     from thinc.api import fix_random_seed, registry
 
+    import classifiers.textcat_arch  # noqa: F401  (registers the kind's architecture)
+
     config, st = _read_config(cfg_path)
     seed = int(st.get("seed", 13)) if seed is None else seed
     fix_random_seed(seed)
     nlp = util.load_model_from_config(config, auto_fill=True, validate=True)
     textcat = cast("TextCategorizer", nlp.get_pipe("textcat"))
-    docs = [nlp.make_doc(t.lower()) for t in texts]
+    # The model reads the rules' tokens (as the engine gives them) or, with the older
+    # architecture, the lower-cased text.
+    docs = [nlp.make_doc(t if reads_tokens(nlp) else t.lower()) for t in texts]
     kind_egs = [
         Example.from_dict(d, {"cats": {k: float(kinds[i] == j) for j, k in enumerate(KINDS)}})
         for i, d in enumerate(docs)
