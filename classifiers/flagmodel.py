@@ -69,13 +69,9 @@ class LinearFlags:
         w = (1.0 + np.log(np.array(counts, dtype="float64"))) * self.idf[col]
         norm = np.sqrt(np.bincount(row, weights=w * w, minlength=n))
         w /= norm[row]
-        z = np.column_stack(
-            [
-                np.bincount(row, weights=w * self.coef[j, col], minlength=n)
-                for j in range(len(self.labels))
-            ]
-        )
-        z += self.intercept
+        z = np.tile(self.intercept.astype("float64"), (n, 1))
+        for j in range(len(self.labels)):
+            z[:, j] += np.bincount(row, weights=w * self.coef[j, col], minlength=n)
         out: np.ndarray = 1.0 / (1.0 + np.exp(-z))
         return out
 
