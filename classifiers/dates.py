@@ -102,7 +102,12 @@ _MONTH_ONLY = re.compile(
     rf"\b(?:(last|this)\s+)?({_MONTH_RE})\b(?:\s+(\d{{4}}))?(\s+last\s+year|\s+this\s+year)?",
     _I,
 )
-_WEEKDAY = re.compile(rf"\b(?:(last|on|this\s+past|this)\s+)?({_WEEKDAY_RE})\b", _I)
+# "on Tuesday", "last Tuesday", "last week Thursday", "I rang Monday"
+_WEEKDAY = re.compile(
+    rf"\b(?:(last\s+week|last|on|this\s+past|this|rang|phoned|called|emailed|texted)\s+)?"
+    rf"({_WEEKDAY_RE})\b",
+    _I,
+)
 _NOW_WORDS = re.compile(
     r"\b(yesterday|today|this\s+morning|this\s+afternoon|last\s+night|earlier\s+today)\b", _I
 )
@@ -151,9 +156,14 @@ _SEASON = re.compile(
     r"(\s+term)?(?:\s+(?:of\s+)?(\d{4}))?(\s+last\s+year)?",
     _I,
 )
-_EASTER = re.compile(r"\b(?:(last|this)\s+)?easter\b(?:\s+(\d{4}))?(\s+last\s+year)?", _I)
+# "last Easter", "Easter 2025", "the Easter holidays last year"
+_EASTER = re.compile(
+    r"\b(?:(last|this)\s+)?easter\b(?:\s+hol(?:iday)?s?\b)?(?:\s+(\d{4}))?(\s+last\s+year)?", _I
+)
 _CHRISTMAS = re.compile(
-    r"\b(?:(last|this)\s+)?(?:christmas|xmas)\b(?:\s+(\d{4}))?(\s+last\s+year)?", _I
+    r"\b(?:(last|this)\s+)?(?:christmas|xmas)\b(?:\s+hol(?:iday)?s?\b)?(?:\s+(\d{4}))?"
+    r"(\s+last\s+year)?",
+    _I,
 )
 _SUMMER_HOLS = re.compile(
     r"\b(?:(start|beginning|end|middle)\s+of\s+|(just\s+before|before|right\s+before)\s+)?"
@@ -253,8 +263,10 @@ def _month_of_recent(month: int, base: date, last: bool, explicit_year: int | No
         return date(explicit_year, month, 1)
     this_year = date(base.year, month, 1)
     if last:
-        # "last January": the most recent January strictly before the current month.
-        if month >= base.month:
+        # "last January": the most recent January before the current month, but a year
+        # earlier when that is last month ("last July" said in August is July a year ago:
+        # the July just gone is "in July" or "last month").
+        if month >= base.month - 1:
             return date(base.year - 1, month, 1)
         return this_year
     if month <= base.month:
@@ -476,6 +488,11 @@ def find_dates(text: str, base: date) -> list[DateMention]:
         idx = next((i for i, w in enumerate(_WEEKDAYS) if w.startswith(stem)), -1)
         if idx < 0 or not lead:
             # A bare weekday ("Thursdays are best") is too weak; need "on/last Tuesday".
+            continue
+        if lead.split() == ["last", "week"]:
+            # "last week Thursday": that day of the week before this one (weeks from Monday).
+            day = base - timedelta(days=base.weekday() + 7 - idx)
+            add(m, day, "day", "date.weekday", 0)
             continue
         back = (base.weekday() - idx) % 7
         if back == 0:

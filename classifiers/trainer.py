@@ -58,7 +58,9 @@ __all__ = [
 
 CONFIG_PATH = Path(__file__).parent / "training" / "textcat.cfg"
 CORPUS_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "corpus"
-CORPUS_FILES = ("dev", "train_a", "train_b", "heldout", "heldout3", "heldout4")
+#: The labelled corpora, one cross-validation group each. ``sealed5`` was scored once, sealed,
+#: at the end of issue 13's first round; since then it is training data like the others.
+CORPUS_FILES = ("dev", "train_a", "train_b", "heldout", "heldout3", "heldout4", "sealed5")
 SG_RECALL_TARGET = 0.98
 ENQUIRY_LETTER_TARGET = 0.015
 Log = Callable[[str], None]
