@@ -491,8 +491,7 @@ def find_dates(text: str, base: date) -> list[DateMention]:
             continue
         if lead.split() == ["last", "week"]:
             # "last week Thursday": that day of the week before this one (weeks from Monday).
-            day = base - timedelta(days=base.weekday() + 7 - idx)
-            add(m, day, "day", "date.weekday", 0)
+            add(m, base - timedelta(days=base.weekday() + 7 - idx), "day", "date.weekday", 0)
             continue
         back = (base.weekday() - idx) % 7
         if back == 0:
