@@ -14,6 +14,7 @@ Reading order for one message:
 
 from __future__ import annotations
 
+import gc
 import math
 import re
 from collections import defaultdict
@@ -304,6 +305,19 @@ class Classifier:
         return out
 
     def _classify_batch(self, items: Sequence[ClassifierInput]) -> list[Classification]:
+        # The cyclic garbage collector waits until the batch is done: a batch makes many
+        # short-lived objects (freed by reference counting) and a collection pass in the
+        # middle of it, over every object of the loaded model, costs about 5% for nothing.
+        paused = gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
+            return self._classify_batch_now(items)
+        finally:
+            if paused:
+                gc.enable()
+
+    def _classify_batch_now(self, items: Sequence[ClassifierInput]) -> list[Classification]:
         prepared = [self._prepare(inp) for inp in items]
         texts = [p[1] for p in prepared]
         tokenize = self._tokenizer
