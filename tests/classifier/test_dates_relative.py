@@ -394,3 +394,14 @@ def test_more_partial_dates(text: str, base: date, expected: list[str]) -> None:
 )
 def test_not_dates(text: str) -> None:
     assert iso(text, date(2026, 3, 4)) == []
+
+
+def test_text_that_lower_casing_would_shift_reads_the_same() -> None:
+    """find_dates matches case-sensitively over the lower-cased text when that keeps every
+    character in place; otherwise ("İ" lower-cases to two characters) it reads the text as
+    it is, with the same results and offsets."""
+    base = date(2026, 3, 4)
+    plain = find_dates("I rang on Monday and again on 3 March 2026.", base)
+    shifted = find_dates("\u0130 rang on Monday and again on 3 March 2026.", base)
+    assert [(m.start, m.end, m.iso) for m in shifted] == [(m.start, m.end, m.iso) for m in plain]
+    assert [m.iso for m in plain] == ["2026-03-02", "2026-03-03"]
