@@ -6,7 +6,12 @@ P/R at the threshold that keeps out-of-fold recall >= 0.98, about_coordinator F1
 F1), then the product's decision (model + rules, calibrated, thresholds chosen on these same
 out-of-fold predictions, so slightly optimistic) per fold.
 
-Usage: ``python bench/cv.py [--config PATH] [--save oof.npz]``.
+Then the figures for the whole product on those predictions: per-kind F1, each flag's
+precision, recall and F1, and within-12-months accuracy (the dates read as the engine reads
+them, for the kind the product gave).
+
+Usage: ``python bench/cv.py [--config PATH] [--files dev,train_a,...] [--save oof.npz |
+--load oof.npz]``.
 """
 
 from __future__ import annotations
@@ -20,9 +25,13 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from classifiers.engine import Classifier  # noqa: E402
+from classifiers.quoting import split_reply  # noqa: E402
 from classifiers.scoring import score  # noqa: E402
 from classifiers.trainer import (  # noqa: E402
     CONFIG_PATH,
+    CORPUS_DIR,
+    CORPUS_FILES,
     Dataset,
     _predictions,
     calibrate_and_choose,
@@ -75,13 +84,27 @@ def fold_report(data: Dataset, kinds: np.ndarray, flags: np.ndarray, sg_t: float
     print(f"(safeguarding threshold for recall >= 0.98 over all folds: {sg_t:.4f})")
 
 
+def with_dates(data: Dataset, results: list) -> None:
+    """Read the dates and the Stage 1 reference as the engine does, for the kind each result
+    has."""
+    for rec, res in zip(data.records, results, strict=True):
+        inp = rec["_input"]
+        split = split_reply(inp.body or "")
+        if res.kind in ("complaint", "stage2_request"):
+            Classifier._dates(inp, split, res)
+        if res.kind == "stage2_request":
+            Classifier._stage1(inp, split, res)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--config", type=Path, default=CONFIG_PATH)
     ap.add_argument("--save", type=Path)
     ap.add_argument("--load", type=Path, help="reuse out-of-fold predictions saved by --save")
+    ap.add_argument("--files", default=",".join(CORPUS_FILES), help="corpus files (stems)")
     args = ap.parse_args(argv)
-    data = load_dataset(default_paths())
+    paths = [CORPUS_DIR / f"{name}.jsonl" for name in args.files.split(",")]
+    data = load_dataset(paths if args.files else default_paths())
     if args.load:
         z = np.load(args.load)
         kinds, flags = z["kinds"], z["flags"]
@@ -119,6 +142,10 @@ def main(argv: list[str] | None = None) -> int:
             f"{s.flags['out_of_scope'][2]:6.3f} "
             f"{sent:>4}/{len(enq)}"
         )
+    with_dates(data, res)
+    s = score(data.records, res)
+    print("\nWhole product, all folds (cross-validated):")
+    print(s.table())
     rules = score(data.records, data.rules)
     print(
         f"\nrules alone (no dates) on all: macro-F1 {rules.macro_f1:.3f}, SG P/R "

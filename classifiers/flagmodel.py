@@ -13,7 +13,6 @@ the product needs no scikit-learn.
 from __future__ import annotations
 
 import itertools
-import math
 import re
 from collections import Counter
 from collections.abc import Sequence
@@ -50,22 +49,30 @@ class LinearFlags:
         self.labels = tuple(labels)
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
-        """Probabilities, one row per text, one column per label."""
-        out = np.zeros((len(texts), len(self.labels)))
-        coef_t = self.coef.T
+        """Probabilities, one row per text, one column per label (each row depends on its
+        text alone). The texts' features are counted one by one, then weighted and scored
+        for all texts at once."""
+        n = len(texts)
+        if not n:
+            return np.zeros((0, len(self.labels)))
+        get = self.index.get
+        rows: list[int] = []
+        cols: list[int] = []
+        counts: list[int] = []
         for i, text in enumerate(texts):
-            counts = Counter(j for f in features(text) if (j := self.index.get(f)) is not None)
-            if not counts:
-                z = self.intercept
-            else:
-                idx = np.fromiter(counts.keys(), dtype="int64", count=len(counts))
-                tf = np.fromiter(
-                    (1.0 + math.log(c) for c in counts.values()), dtype="float64", count=len(counts)
-                )
-                w = tf * self.idf[idx]
-                w /= np.sqrt((w * w).sum())
-                z = w @ coef_t[idx] + self.intercept
-            out[i] = 1.0 / (1.0 + np.exp(-z))
+            found = Counter([j for f in features(text) if (j := get(f)) is not None])
+            rows += [i] * len(found)
+            cols += found.keys()
+            counts += found.values()
+        row = np.array(rows, dtype="int64")
+        col = np.array(cols, dtype="int64")
+        w = (1.0 + np.log(np.array(counts, dtype="float64"))) * self.idf[col]
+        norm = np.sqrt(np.bincount(row, weights=w * w, minlength=n))
+        w /= norm[row]
+        z = np.tile(self.intercept.astype("float64"), (n, 1))
+        for j in range(len(self.labels)):
+            z[:, j] += np.bincount(row, weights=w * self.coef[j, col], minlength=n)
+        out: np.ndarray = 1.0 / (1.0 + np.exp(-z))
         return out
 
     @classmethod

@@ -12,7 +12,10 @@ chosen on them:
   reaches it (see :mod:`classifiers.engine`).
 
 The model reads what the rules read: the subject and the new text of the email (quoted mail
-and the signature removed by :func:`classifiers.quoting.split_reply`), lower-cased.
+and the signature removed by :func:`classifiers.quoting.split_reply`), as the same tokens: the
+kind's model (:mod:`classifiers.textcat_arch`) takes the rules' ``Doc`` and reads its tokens'
+lower-case forms, so each message is tokenised once. (A model trained before that, with
+``spacy.TextCatBOW.v3``, read the lower-cased text tokenised again; it still loads and works.)
 spaCy is imported only when a model is loaded or trained.
 """
 
@@ -22,7 +25,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -31,6 +34,8 @@ from classifiers.types import KINDS, Kind
 
 if TYPE_CHECKING:
     from spacy.language import Language
+    from spacy.pipeline import TextCategorizer
+    from spacy.tokens import Doc
 
 __all__ = [
     "FLAGS",
@@ -117,6 +122,8 @@ class TextModel:
             raise ModelError(f"{meta_path}: cannot read: {exc}") from None
         import spacy
 
+        import classifiers.textcat_arch  # noqa: F401  (registers the kind's architecture)
+
         try:
             nlp = spacy.load(pipe_path)
         except (OSError, ValueError) as exc:
@@ -127,9 +134,12 @@ class TextModel:
             raise ModelError(f"{flags_path}: cannot load: {exc}") from None
         return cls(nlp, flags, meta)
 
-    def raw(self, texts: Sequence[str], batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
-        """Uncalibrated (kind probabilities, flag probabilities), one row per text."""
-        return raw_predict(self.nlp, self.flags, texts, batch_size)
+    def raw(
+        self, texts: Sequence[str], batch_size: int = 256, docs: Sequence[Doc] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Uncalibrated (kind probabilities, flag probabilities), one row per text. ``docs``:
+        the texts already tokenised (by the rules' tokenizer), when the model reads them."""
+        return raw_predict(self.nlp, self.flags, texts, batch_size, docs)
 
     def calibrate(self, kinds: np.ndarray, flags: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ck = apply_temperature(kinds, self.temperature) if len(kinds) else kinds
@@ -139,8 +149,10 @@ class TextModel:
             cf[:, j] = apply_platt(flags[:, j], a, b)
         return ck, cf
 
-    def predict(self, texts: Sequence[str], batch_size: int = 256) -> list[Prediction]:
-        ck, cf = self.calibrate(*self.raw(texts, batch_size))
+    def predict(
+        self, texts: Sequence[str], batch_size: int = 256, docs: Sequence[Doc] | None = None
+    ) -> list[Prediction]:
+        ck, cf = self.calibrate(*self.raw(texts, batch_size, docs))
         return [
             Prediction(
                 kinds={k: float(ck[i, j]) for j, k in enumerate(KINDS)},
@@ -153,14 +165,42 @@ class TextModel:
         return self.flag_thresholds.get(flag, 0.5)
 
 
+def reads_tokens(nlp: Language) -> bool:
+    """Whether the kind's model reads the rules' tokens (:mod:`classifiers.textcat_arch`)
+    rather than its own tokenisation of the lower-cased text (older models)."""
+    from classifiers.textcat_arch import ARCHITECTURE
+
+    arch = nlp.config["components"]["textcat"]["model"].get("@architectures")
+    return bool(arch == ARCHITECTURE)
+
+
 def raw_predict(
-    nlp: Language, flags: LinearFlags, texts: Sequence[str], batch_size: int = 256
+    nlp: Language,
+    flags: LinearFlags,
+    texts: Sequence[str],
+    batch_size: int = 256,
+    docs: Sequence[Doc] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Uncalibrated kind probabilities (spaCy textcat) and flag probabilities (linear)."""
+    """Uncalibrated kind probabilities (spaCy textcat) and flag probabilities (linear).
+
+    Each text's row depends on that text alone (the same in any batch). ``docs`` are the
+    texts tokenised by the same English tokenizer (the rules'), used when the model reads
+    tokens; otherwise the texts are tokenised here.
+    """
     kinds = np.zeros((len(texts), len(KINDS)))
-    for i, doc in enumerate(nlp.pipe((t.lower() for t in texts), batch_size=batch_size)):
-        cats = doc.cats
-        kinds[i] = [cats.get(k, 0.0) for k in KINDS]
+    textcat = cast("TextCategorizer", nlp.get_pipe("textcat"))
+    if reads_tokens(nlp):
+        if docs is None:
+            docs = [nlp.make_doc(t) for t in texts]
+    else:
+        docs = [nlp.make_doc(t.lower()) for t in texts]
+    cols = [list(textcat.labels).index(k) for k in KINDS]
+    for b in range(0, len(docs), batch_size):
+        chunk = list(docs[b : b + batch_size])
+        # The model itself, not TextCategorizer.predict (which answers zeros for a batch of
+        # empty texts): the same answer for a text whatever else is in its batch.
+        scores = textcat.model.ops.to_numpy(textcat.model.predict(chunk))
+        kinds[b : b + len(chunk)] = np.asarray(scores, dtype="float64")[:, cols]
     if flags.labels != FLAGS:
         raise ModelError(f"flag model labels {flags.labels} differ from {FLAGS}")
     return kinds, flags.predict(texts) if texts else np.zeros((0, len(FLAGS)))

@@ -13,6 +13,10 @@ One JSON object per line::
      "source": "body",                       # body (default) | subject | sender
      "negatable": false,                     # a preceding "not/never/don't" cancels the hit
      "note": "...",                          # optional free text
+     "in_sample": true,                      # optional: written from records of the labelled
+                                             # corpora, so cross-validation on them cannot
+                                             # judge it: it raises its flag but does not
+                                             # count when the model's thresholds are chosen
      "examples": {"pos": [...], "neg": [...]}}  # sentences it must / must not fire on
 
 Blank lines and lines starting with ``//`` are ignored.
@@ -71,6 +75,7 @@ _FIELDS = frozenset(
         "source",
         "negatable",
         "note",
+        "in_sample",
         "examples",
     }
 )
@@ -93,6 +98,7 @@ class Rule:
     source: str = "body"
     negatable: bool = False
     note: str = ""
+    in_sample: bool = False
     pos_examples: tuple[str, ...] = field(default=(), compare=False)
     neg_examples: tuple[str, ...] = field(default=(), compare=False)
     origin: str = field(default="", compare=False)  # "file:line"
@@ -166,6 +172,9 @@ def parse_rule(obj: object, where: str) -> Rule:
     note = obj.get("note", "")
     if not isinstance(note, str):
         raise _fail(where, "note must be a string")
+    in_sample = obj.get("in_sample", False)
+    if not isinstance(in_sample, bool):
+        raise _fail(where, "in_sample must be true or false")
     ex = obj["examples"]
     if not isinstance(ex, dict) or set(ex) - {"pos", "neg"}:
         raise _fail(where, "examples must be an object with 'pos' and 'neg' lists")
@@ -183,6 +192,7 @@ def parse_rule(obj: object, where: str) -> Rule:
         source=source,
         negatable=negatable,
         note=note,
+        in_sample=in_sample,
         pos_examples=pos,
         neg_examples=neg,
         origin=where,

@@ -36,6 +36,7 @@ from classifiers.model import (
     apply_platt,
     apply_temperature,
     raw_predict,
+    reads_tokens,
 )
 from classifiers.scoring import read_jsonl
 from classifiers.types import KINDS, Classification
@@ -57,7 +58,9 @@ __all__ = [
 
 CONFIG_PATH = Path(__file__).parent / "training" / "textcat.cfg"
 CORPUS_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "corpus"
-CORPUS_FILES = ("dev", "train_a", "train_b", "heldout", "heldout3", "heldout4")
+#: The labelled corpora, one cross-validation group each. ``sealed5`` was scored once, sealed,
+#: at the end of issue 13's first round; since then it is training data like the others.
+CORPUS_FILES = ("dev", "train_a", "train_b", "heldout", "heldout3", "heldout4", "sealed5")
 SG_RECALL_TARGET = 0.98
 ENQUIRY_LETTER_TARGET = 0.015
 Log = Callable[[str], None]
@@ -75,6 +78,9 @@ class Dataset:
     kinds: np.ndarray  # (n,) index into KINDS
     flags: np.ndarray  # (n, 3) 0/1
     rules: list[Classification]  # the rules' opinion of each record
+    #: Whether the rules raise safeguarding without the rules written from these records
+    #: (``in_sample``): what the safeguarding threshold is chosen with.
+    sg_out_of_sample: np.ndarray | None = None
 
 
 def default_paths(corpus_dir: Path = CORPUS_DIR) -> list[Path]:
@@ -96,10 +102,20 @@ def load_dataset(paths: Sequence[Path], rules: Classifier | None = None) -> Data
     if not records:
         raise TrainingError("no labelled records to train on")
     clf = rules or Classifier()
-    texts, opinions = clf.rules_many([r["_input"] for r in records])
+    inputs = [r["_input"] for r in records]
+    texts, opinions = clf.rules_many(inputs)
+    # The rules' safeguarding opinion without the rules written from the corpora's records:
+    # those cannot be judged by cross-validation on them (they would find "their" records and
+    # push the model's threshold up), so they raise the flag but do not set the threshold.
+    judged = [r for r in clf.rules if not r.in_sample]
+    if len(judged) < len(clf.rules):
+        _, plain = Classifier(rules=judged).rules_many(inputs)
+        sg_oos = np.array([c.safeguarding for c in plain])
+    else:
+        sg_oos = np.array([c.safeguarding for c in opinions])
     kinds = np.array([KINDS.index(r["label"]["kind"]) for r in records])
     flags = np.array([[1 if r["label"].get(f) else 0 for f in FLAGS] for r in records])
-    return Dataset(records, groups, texts, kinds, flags, opinions)
+    return Dataset(records, groups, texts, kinds, flags, opinions, sg_oos)
 
 
 # ------------------------------------------------------------------------------ spaCy
@@ -127,12 +143,16 @@ def train_pipeline(
     from spacy.training import Example
     from thinc.api import fix_random_seed, registry
 
+    import classifiers.textcat_arch  # noqa: F401  (registers the kind's architecture)
+
     config, st = _read_config(cfg_path)
     seed = int(st.get("seed", 13)) if seed is None else seed
     fix_random_seed(seed)
     nlp = util.load_model_from_config(config, auto_fill=True, validate=True)
     textcat = cast("TextCategorizer", nlp.get_pipe("textcat"))
-    docs = [nlp.make_doc(t.lower()) for t in texts]
+    # The model reads the rules' tokens (as the engine gives them) or, with the older
+    # architecture, the lower-cased text.
+    docs = [nlp.make_doc(t if reads_tokens(nlp) else t.lower()) for t in texts]
     kind_egs = [
         Example.from_dict(d, {"cats": {k: float(kinds[i] == j) for j, k in enumerate(KINDS)}})
         for i, d in enumerate(docs)
@@ -250,9 +270,14 @@ def choose_settings(data: Dataset, ck: np.ndarray, cf: np.ndarray) -> dict[str, 
     """Thresholds and flag combinations from calibrated out-of-fold predictions."""
     preds = _predictions(ck, cf)
     gold = data.flags.astype(bool)
-    rule_sg = np.array([r.safeguarding for r in data.rules])
+    rule_sg = (
+        data.sg_out_of_sample
+        if data.sg_out_of_sample is not None
+        else np.array([r.safeguarding for r in data.rules])
+    )
     # Safeguarding, recall first: the highest threshold at which model OR rules still finds
-    # SG_RECALL_TARGET of the disclosures.
+    # SG_RECALL_TARGET of the disclosures (the rules written from these records, in_sample,
+    # left out: they raise the flag in use, on top).
     sg_t = 0.5
     for t in sorted({round(float(v), 4) for v in cf[:, 0]} | {0.5}, reverse=True):
         _, r, _ = _prf((cf[:, 0] >= t) | rule_sg, gold[:, 0])

@@ -357,3 +357,51 @@ def test_a_quoted_header_without_a_time_gives_the_stage1_date() -> None:
     # "yesterday" from Sunday 25 October 00:30 BST is Saturday 24 October, not Friday.
     facts = read_dates("complaint", inp.received, "He hung up on me yesterday.")
     assert facts.event_date == "2026-10-24"
+
+
+@pytest.mark.parametrize(
+    ("text", "base", "expected"),
+    [
+        # "last <month>": the one before this month, a year earlier when that is last month
+        ("the annual review last July", date(2025, 8, 19), ["2024-07"]),
+        ("the annual review last June", date(2025, 8, 19), ["2025-06"]),
+        ("the annual review last March", date(2025, 12, 1), ["2025-03"]),
+        ("the annual review last August", date(2025, 8, 19), ["2024-08"]),
+        ("the call last December", date(2026, 1, 10), ["2025-12"]),
+        # the Easter and Christmas holidays, of a year
+        ("the workshop over the Easter holidays last year", date(2026, 5, 20), ["2025-04"]),
+        ("the workshop in the Easter hols", date(2026, 5, 20), ["2026-04"]),
+        ("over the Christmas holidays 2024", date(2025, 6, 1), ["2024-12"]),
+        # "last week Thursday": that day of the week before this one
+        ("the meeting last week Thursday", date(2026, 5, 6), ["2026-04-30"]),
+        ("the meeting last week Monday", date(2026, 5, 4), ["2026-04-27"]),
+        # a weekday after a call or an email, without "on"
+        ("i rang monday and she shouted", date(2026, 3, 4), ["2026-03-02"]),
+        ("I phoned Friday and nobody answered", date(2026, 3, 4), ["2026-02-27"]),
+    ],
+)
+def test_more_partial_dates(text: str, base: date, expected: list[str]) -> None:
+    assert iso(text, base) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "please call me Monday",  # a request, not something that happened
+        "Mondays are best for me",
+        "last week was hard",  # no day named
+    ],
+)
+def test_not_dates(text: str) -> None:
+    assert iso(text, date(2026, 3, 4)) == []
+
+
+def test_text_that_lower_casing_would_shift_reads_the_same() -> None:
+    """find_dates matches case-sensitively over the lower-cased text when that keeps every
+    character in place; otherwise ("İ" lower-cases to two characters) it reads the text as
+    it is, with the same results and offsets."""
+    base = date(2026, 3, 4)
+    plain = find_dates("I rang on Monday and again on 3 March 2026.", base)
+    shifted = find_dates("\u0130 rang on Monday and again on 3 March 2026.", base)
+    assert [(m.start, m.end, m.iso) for m in shifted] == [(m.start, m.end, m.iso) for m in plain]
+    assert [m.iso for m in plain] == ["2026-03-02", "2026-03-03"]

@@ -243,3 +243,60 @@ def test_the_model_version_is_in_the_case_the_event_and_the_trail(
         assert msg is not None
         note = next(t for t in msg.trail if t["stage"] == "classify")["note"]
         assert f"model {model.version}" in note
+
+
+def test_batched_classification_is_the_same_as_one_at_a_time(model: TextModel) -> None:
+    """classify_many (batches, one tokenisation shared by the rules and the model) gives each
+    dev message exactly what classify gives it alone, with the model and with the rules."""
+    from classifiers.scoring import read_jsonl
+
+    inputs = [r["_input"] for r in read_jsonl(DEV_JSONL)]
+    for clf in (Classifier(model=model), Classifier()):
+        batched = clf.classify_many(inputs, batch_size=64)
+        assert [repr(clf.classify(inp)) for inp in inputs] == [repr(c) for c in batched]
+        assert [repr(c) for c in clf.classify_many(inputs, batch_size=7)] == [
+            repr(c) for c in batched
+        ]
+
+
+def test_the_model_reads_the_rules_tokens_as_its_own(model: TextModel) -> None:
+    """The kind's model scores the rules' Doc as it scores the text it tokenises itself."""
+    from classifiers.model import reads_tokens
+    from classifiers.scoring import read_jsonl
+
+    assert reads_tokens(model.nlp)
+    clf = Classifier(model=model)
+    texts, _ = clf.rules_many([r["_input"] for r in read_jsonl(DEV_JSONL)])
+    docs = [clf.nlp.make_doc(t) for t in texts]
+    shared_k, shared_f = model.raw(texts, docs=docs)
+    own_k, own_f = model.raw(texts)
+    assert np.array_equal(shared_k, own_k) and np.array_equal(shared_f, own_f)
+    one = np.vstack([model.raw([t])[0] for t in texts[:20]])
+    assert np.array_equal(one, own_k[:20])  # the same in any batch
+
+
+def test_in_sample_rules_raise_the_flag_but_do_not_set_the_threshold(tmp_path: Path) -> None:
+    """A rule written from the corpora's records (in_sample) raises safeguarding, but the
+    threshold is chosen with the rules cross-validation can judge."""
+    from classifiers.rules import load_rules
+    from classifiers.trainer import load_dataset
+
+    rules = load_rules()
+    written = [r for r in rules if r.in_sample]
+    assert written and all(r.decision == "flag=safeguarding" for r in written)
+    text = "She ran off again and the police brought her back at 3am."
+    clf = Classifier()
+    assert clf.classify(make_input(text)).safeguarding
+    assert (
+        not Classifier(rules=[r for r in rules if not r.in_sample])
+        .classify(make_input(text))
+        .safeguarding
+    )
+    data = load_dataset([DEV_JSONL], rules=clf)
+    assert data.sg_out_of_sample is not None
+    assert list(data.sg_out_of_sample) == [
+        c.safeguarding
+        for c in Classifier(rules=[r for r in rules if not r.in_sample]).rules_many(
+            [r["_input"] for r in data.records]
+        )[1]
+    ]

@@ -52,6 +52,8 @@ GOOD = {
 
 def test_loader_accepts_good(tmp_path: Path) -> None:
     assert [r.id for r in load_rules([_write(tmp_path, GOOD)])] == ["test.rule"]
+    (rule,) = load_rules([_write(tmp_path, {**GOOD, "in_sample": True})])
+    assert rule.in_sample
 
 
 @pytest.mark.parametrize(
@@ -63,6 +65,7 @@ def test_loader_accepts_good(tmp_path: Path) -> None:
         ({k: v for k, v in GOOD.items() if k != "phrases"}, "needs phrases, pattern or regex"),
         ({**GOOD, "examples": {"pos": ["x"], "neg": []}}, "at least one"),
         ({**GOOD, "id": "NoDot"}, "must look like"),
+        ({**GOOD, "in_sample": "yes"}, "in_sample must be true or false"),
     ],
 )
 def test_loader_rejects(tmp_path: Path, obj: dict[str, object], message: str) -> None:
