@@ -232,8 +232,15 @@ def test_status_healthz_and_metrics_follow_a_running_stalled_and_killed_daemon(
         # Stalled: the IMAP server goes away; the daemon lives on but cannot poll.
         dovecot.stop()
         try:
-            wait_for(lambda: status(cfg, account).returncode == 1, "status exits 1 when stalled")
-            stalled = status(cfg, account).stdout
+            # A failed poll first shows as FAILING (exit 1); STALE once polls have failed for
+            # longer than poll_stale_after. Wait for the second: the first comes and goes.
+            wait_for(
+                lambda: "mailbox durham-imap (durham): STALE" in status(cfg, account).stdout,
+                "status says STALE when stalled",
+            )
+            proc = status(cfg, account)
+            assert proc.returncode == 1
+            stalled = proc.stdout
             assert "mailbox durham-imap (durham): STALE" in stalled, stalled
             assert re.search(r"last error: \d{4}-.*UTC .*: \w+(Error|Exception|abort)", stalled)
             assert "problem: last successful poll" in stalled
