@@ -86,6 +86,8 @@ IDLE_WAIT = 5.0
 SMTP_TIMEOUT = 30.0
 #: A letter whose sender died while handing it over is sent again after this long.
 RESEND_AFTER = 900.0
+#: Letters read per look at the outbox (each still claimed one by one).
+CANDIDATES = 50
 
 
 class TransportDown(Exception):
@@ -378,11 +380,9 @@ class Sender:
         pid = rest.partition("|")[0]
         return host == self.host and pid.isdigit() and not _pid_alive(int(pid))
 
-    def _claim_next(self, now: datetime, skip: set[int]) -> tuple[int, str] | None:
-        """Claim the next letter due. On PostgreSQL the candidates are read ``FOR UPDATE
-        SKIP LOCKED`` and claimed in the same transaction, so daemons sharing the outbox
-        pass each other by instead of queueing on the same rows; everywhere the claim is
-        also a compare-and-set, so two senders never send one letter at once."""
+    def _candidates(self, now: datetime, skip: set[int]) -> list[Any]:
+        """Up to :data:`CANDIDATES` letters that may be due now, oldest first (a snapshot:
+        each is claimed by compare-and-set against the state read here)."""
         L = OutboxLetter
         query = (
             select(L.id, L.status, L.attempt_token, L.claimed_at, L.handed_over_at)
@@ -397,23 +397,40 @@ class Sender:
                 L.id.not_in(skip) if skip else L.id.is_not(None),
             )
             .order_by(L.id)
-            .limit(50)
+            .limit(CANDIDATES)
         )
-        with self.sessions.begin() as s:
-            if s.get_bind().dialect.name == "postgresql":
-                rows = s.execute(query.with_for_update(skip_locked=True)).all()
-                for row in rows:
+        with self.sessions() as s:
+            return list(s.execute(query).all())
+
+    def _claim_next(
+        self, now: datetime, skip: set[int], cached: list[Any] | None = None
+    ) -> tuple[int, str] | None:
+        """Claim the next letter due.
+
+        Candidates are read once per :data:`CANDIDATES` letters (``cached``, consumed from
+        the front, holds the rest of the last read) rather than for every letter; each is
+        claimed by a compare-and-set UPDATE (status, previous token and, for a pending
+        letter, its due time must still be what was read), so two senders never send one
+        letter at once and a stale candidate is simply passed over. On PostgreSQL the row
+        is also taken ``FOR UPDATE SKIP LOCKED``, so daemons sharing the outbox pass each
+        other by instead of queueing on the same rows."""
+        if cached is None:
+            cached = []
+        while True:
+            fresh = not cached
+            if fresh:
+                cached.extend(self._candidates(now, skip))
+            while cached:
+                row = cached.pop(0)
+                if row.id in skip:
+                    continue
+                with self.sessions.begin() as s:
                     token = self._try_claim(s, row, now)
-                    if token is not None:
-                        return row.id, token
-                return None
-            rows = s.execute(query).all()
-        for row in rows:
-            with self.sessions.begin() as s:
-                token = self._try_claim(s, row, now)
-            if token is not None:
-                return row.id, token
-        return None
+                if token is not None:
+                    return row.id, token
+            if fresh:
+                return None  # nothing just read can be claimed
+            # every candidate left from an earlier read was passed over: read again
 
     def _try_claim(self, s: Session, row: Any, now: datetime) -> str | None:
         L = OutboxLetter
@@ -432,9 +449,18 @@ class Sender:
             if row.attempt_token is None
             else L.attempt_token == row.attempt_token
         )
+        still = [L.id == row.id, L.status == row.status, same_token]
+        if row.status == "pending":  # still due (a snapshot may be a little old)
+            still.append(or_(L.next_attempt_at.is_(None), L.next_attempt_at <= now))
+        if s.get_bind().dialect.name == "postgresql":
+            # not a row another daemon is claiming right now: pass it by
+            still = [
+                L.id
+                == select(L.id).where(*still).with_for_update(skip_locked=True).scalar_subquery()
+            ]
         claimed = s.execute(
             update(L)
-            .where(L.id == row.id, L.status == row.status, same_token)
+            .where(*still)
             .values(
                 status="sending",
                 attempt_token=token,
@@ -634,9 +660,10 @@ class Sender:
         if self._paused_until is not None and now < self._paused_until:
             return stats
         tried: set[int] = set()
+        cached: list[Any] = []
         try:
             while True:
-                claim = self._claim_next(now, tried)
+                claim = self._claim_next(now, tried, cached)
                 if claim is None:
                     break
                 tried.add(claim[0])
