@@ -497,11 +497,13 @@ class Sender:
         if getattr(done, "rowcount", 0) != 1:
             log.warning("letter %d: claim lost before the result was recorded", letter_id)
             return None
-        letter = s.get(L, letter_id)
-        assert letter is not None
-        if values.get("status") == "sent" and letter.case_id is not None:
-            case = s.get(Case, letter.case_id)
-            assert case is not None
+        if values.get("status") != "sent":
+            return s.get(L, letter_id)
+        # The letter and its case in one round trip (the case gets the events).
+        letter, case = s.execute(
+            select(L, Case).outerjoin(Case, Case.id == L.case_id).where(L.id == letter_id)
+        ).one()
+        if case is not None:
             add_event(
                 s,
                 case,
