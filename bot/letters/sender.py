@@ -52,9 +52,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import Table, and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import files
@@ -86,6 +86,7 @@ IDLE_WAIT = 5.0
 SMTP_TIMEOUT = 30.0
 #: A letter whose sender died while handing it over is sent again after this long.
 RESEND_AFTER = 900.0
+_OUTBOX = cast(Table, OutboxLetter.__table__)
 #: Letters read per look at the outbox (each still claimed one by one).
 CANDIDATES = 50
 
@@ -433,7 +434,7 @@ class Sender:
             # every candidate left from an earlier read was passed over: read again
 
     def _try_claim(self, s: Session, row: Any, now: datetime) -> str | None:
-        L = OutboxLetter
+        L = _OUTBOX.c  # a Core UPDATE: the ORM's bulk-update path costs more than the SQL
         if row.status == "sending" and not self._abandoned(row.attempt_token, row.claimed_at, now):
             return None
         if (
@@ -444,23 +445,35 @@ class Sender:
             return None  # the server may have it: give the first copy time to arrive
         self._attempt += 1
         token = f"{self.instance}|{self._attempt}"
-        same_token = (
-            L.attempt_token.is_(None)
-            if row.attempt_token is None
-            else L.attempt_token == row.attempt_token
-        )
-        still = [L.id == row.id, L.status == row.status, same_token]
-        if row.status == "pending":  # still due (a snapshot may be a little old)
-            still.append(or_(L.next_attempt_at.is_(None), L.next_attempt_at <= now))
+
+        def still(c: Any) -> list[Any]:
+            """The row is as read: same status and token and, if pending, still due (the
+            candidate list may be a little old)."""
+            same = [
+                c.id == row.id,
+                c.status == row.status,
+                c.attempt_token.is_(None)
+                if row.attempt_token is None
+                else c.attempt_token == row.attempt_token,
+            ]
+            if row.status == "pending":
+                same.append(or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now))
+            return same
+
+        where = still(L)
         if s.get_bind().dialect.name == "postgresql":
-            # not a row another daemon is claiming right now: pass it by
-            still = [
+            # and not a row another daemon is claiming right now: pass it by
+            row_ = _OUTBOX.alias("candidate")
+            where = [
                 L.id
-                == select(L.id).where(*still).with_for_update(skip_locked=True).scalar_subquery()
+                == select(row_.c.id)
+                .where(*still(row_.c))
+                .with_for_update(skip_locked=True)
+                .scalar_subquery()
             ]
         claimed = s.execute(
-            update(L)
-            .where(*still)
+            update(_OUTBOX)
+            .where(*where)
             .values(
                 status="sending",
                 attempt_token=token,
@@ -468,7 +481,6 @@ class Sender:
                 handed_over_at=None,
                 attempts=L.attempts + 1,
             )
-            .execution_options(synchronize_session=False)
         )
         if getattr(claimed, "rowcount", 0) != 1:
             return None
@@ -489,10 +501,9 @@ class Sender:
         """The attempt's result in ``s`` (not committed), if the claim is still ours."""
         L = OutboxLetter
         done = s.execute(
-            update(L)
-            .where(L.id == letter_id, L.attempt_token == token)
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id == letter_id, _OUTBOX.c.attempt_token == token)
             .values(**values)
-            .execution_options(synchronize_session=False)
         )
         if getattr(done, "rowcount", 0) != 1:
             log.warning("letter %d: claim lost before the result was recorded", letter_id)
@@ -711,13 +722,12 @@ class _LetterHandover:
         self.committed = False
 
     def before_data(self) -> None:
-        L = OutboxLetter
+        L = _OUTBOX.c
         with self.sender.sessions.begin() as s:
             s.execute(
-                update(L)
+                update(_OUTBOX)
                 .where(L.id == self.letter_id, L.attempt_token == self.token)
                 .values(handed_over_at=self.sender.clock())
-                .execution_options(synchronize_session=False)
             )
 
     def before_end(self) -> bool:
