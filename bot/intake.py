@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.models import MailboxCursor, Message, QuarantineItem, UidDecision
 from bot.parse import content_hash, received_time
 from bot.pipeline.context import BatchMemory, Context, Outcome, Source
-from bot.pipeline.stages import PIPELINE, StageEnv, utcnow
+from bot.pipeline.stages import PIPELINE, Stage, StageEnv, prefetch_stored, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -97,17 +97,22 @@ class Intake:
         batch = BatchMemory()
         try:
             with self.sessions.begin() as session, session.no_autoflush:
+                # Parsing reads nothing from the database: parse the whole batch first,
+                # then read what dedupe needs for all of it in one query.
                 contexts = [
-                    self._pipeline(
-                        session,
-                        i.raw,
-                        i.source,
-                        i.arrival or received_time(i.raw, now) or now,
-                        now,
-                        batch,
+                    self._start(
+                        session, i.raw, i.source, i.arrival or received_time(i.raw, now) or now,
+                        now, batch,
                     )
                     for i in items
-                ]
+                ]  # fmt: skip
+                prefetch_stored(
+                    session,
+                    batch,
+                    [(c.source.service, c.parsed.message_id) for c in contexts if c.parsed],
+                )
+                for ctx in contexts:
+                    self._finish(session, ctx, batch)
                 for source in _last_uid_per_mailbox(items):
                     advance_cursor(session, source, now)
         except (OperationalError, InterfaceError):
@@ -148,10 +153,28 @@ class Intake:
         batch: BatchMemory | None = None,
     ) -> Context:
         """Run the stages; in a batch (``batch`` given) the caller advances the cursor."""
+        ctx = self._start(session, raw, source, arrival, now, batch)
+        self._finish(session, ctx, batch)
+        return ctx
+
+    def _start(
+        self,
+        session: Session,
+        raw: bytes,
+        source: Source,
+        arrival: datetime,
+        now: datetime,
+        batch: BatchMemory | None,
+    ) -> Context:
+        """The context, through the first stage (parse: it reads nothing from the database)."""
         ctx = Context(raw=raw, source=source, arrival=arrival, now=now, session=session)
         if batch is not None:
             ctx.batch = batch
-        for name, stage, after_discard in PIPELINE:
+        self._stages(ctx, PIPELINE[:1])
+        return ctx
+
+    def _stages(self, ctx: Context, stages: tuple[tuple[str, Stage, bool], ...]) -> None:
+        for name, stage, after_discard in stages:
             if ctx.outcome in (Outcome.DUPLICATE, Outcome.QUARANTINE):
                 break
             if ctx.outcome is Outcome.DISCARD and not after_discard:
@@ -161,6 +184,11 @@ class Intake:
             except Exception as exc:
                 exc._sendiass_stage = name  # type: ignore[attr-defined]
                 raise
+
+    def _finish(self, session: Session, ctx: Context, batch: BatchMemory | None) -> None:
+        """The other stages, then the quarantine or duplicate record (and the cursor)."""
+        self._stages(ctx, PIPELINE[1:])
+        raw, source, now = ctx.raw, ctx.source, ctx.now
         if ctx.outcome is Outcome.QUARANTINE:
             # Stages quarantine before they write anything, so the bytes can be kept here.
             ctx.quarantined = _add_quarantine(
@@ -185,7 +213,6 @@ class Intake:
             )
         if batch is None:
             advance_cursor(session, source, now)
-        return ctx
 
     def quarantine(
         self, raw: bytes, source: Source, stage: str, reason: str, now: datetime

@@ -59,23 +59,24 @@ def domain_of(addr: str) -> str:
 
 
 def _scheduled_times(
-    session: Session, service: str, since: datetime, domain: str | None
+    session: Session, service: str, since: datetime, domain: str | None, cap: int
 ) -> list[datetime]:
     """Scheduled times after ``since`` of the service's automatic letters (to ``domain``),
-    including those written earlier in this transaction."""
+    including those written earlier in this transaction, in order; of those stored, only
+    the latest ``cap`` (all :func:`_slot` looks at), and none when fewer than ``cap`` are
+    there altogether (then the count is all that matters)."""
     L = OutboxLetter
     when = func.coalesce(L.next_attempt_at, L.created_at)
-    query = select(L.to_addr, L.next_attempt_at, L.created_at).where(
+    conditions = [
         L.service == service,
         L.status.in_(_COUNTED),
         L.purpose.not_in(STAFF_PURPOSES),
         when > since,
-    )
+    ]
     if domain is not None:
-        query = query.where(func.lower(L.to_addr).endswith(f"@{domain}", autoescape=True))
+        conditions.append(func.lower(L.to_addr).endswith(f"@{domain}", autoescape=True))
     with session.no_autoflush:
-        rows = session.execute(query).all()
-        times = [r.next_attempt_at or r.created_at for r in rows]
+        pending: list[datetime] = []
         for obj in session.new:
             if (
                 isinstance(obj, OutboxLetter)
@@ -86,8 +87,19 @@ def _scheduled_times(
             ):
                 t = obj.next_attempt_at or obj.created_at
                 if t > since:
-                    times.append(t)
-    return sorted(times)
+                    pending.append(t)
+        # Count first: letters to read only when the window may be full.
+        stored = session.scalar(select(func.count()).select_from(L).where(*conditions)) or 0
+        if stored + len(pending) < cap:
+            return sorted(pending)  # fewer than cap: _slot looks no further than the count
+        rows = session.execute(
+            select(L.next_attempt_at, L.created_at)
+            .where(*conditions)
+            .order_by(when.desc())
+            .limit(cap)
+        ).all()
+        times = [r.next_attempt_at or r.created_at for r in rows]
+    return sorted([*times, *pending])
 
 
 def _slot(times: list[datetime], cap: int, window: timedelta, earliest: datetime) -> datetime:
@@ -107,7 +119,7 @@ def schedule(
     at, reason = now, None
     for _ in range(4):  # each limit can only move the time later; settle in a few rounds
         start = at
-        hourly = _scheduled_times(session, service, at - hour, None)
+        hourly = _scheduled_times(session, service, at - hour, None, limits.max_per_hour)
         t = _slot(hourly, limits.max_per_hour, hour, at)
         if t > at:
             at, reason = (
@@ -118,7 +130,9 @@ def schedule(
                 ),
             )
         if domain and domain not in WEBMAIL_DOMAINS:
-            daily = _scheduled_times(session, service, at - day, domain)
+            daily = _scheduled_times(
+                session, service, at - day, domain, limits.max_per_domain_per_day
+            )
             t = _slot(daily, limits.max_per_domain_per_day, day, at)
             if t > at:
                 at, reason = (

@@ -38,7 +38,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from bot.automated import sender_is_machine
@@ -117,10 +117,23 @@ def letters_in_last_day(session: Session, to_addr: str, now: datetime) -> int:
     since = now - timedelta(hours=24)
     key = normalise_address(to_addr)
     domain = domain_of(to_addr)
+    lowered = func.lower(OutboxLetter.to_addr)
+    same = [lowered.endswith(f"@{domain}", autoescape=True)]
+    local = key.rpartition("@")[0]
+    if local and local.isascii():
+        # Only rows that can normalise to ``key``: they contain its local part (lower case;
+        # the one character Python lower-cases to ASCII and SQL may not is the Kelvin
+        # sign). The exact comparison is still made below.
+        same.append(
+            or_(
+                lowered.contains(local, autoescape=True),
+                OutboxLetter.to_addr.contains("\u212a"),
+            )
+        )
     with session.no_autoflush:
         stored = session.scalars(
             select(OutboxLetter.to_addr).where(
-                func.lower(OutboxLetter.to_addr).endswith(f"@{domain}", autoescape=True),
+                *same,
                 OutboxLetter.created_at >= since,
                 OutboxLetter.purpose.not_in(STAFF_PURPOSES),
                 OutboxLetter.status != "discarded",

@@ -52,9 +52,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import Table, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import files
@@ -94,6 +94,9 @@ HEARTBEAT_FRESH = timedelta(minutes=2)
 SMTP_TIMEOUT = 30.0
 #: A letter whose sender died while handing it over is sent again after this long.
 RESEND_AFTER = 900.0
+_OUTBOX = cast(Table, OutboxLetter.__table__)
+#: Letters read per look at the outbox (each still claimed one by one).
+CANDIDATES = 50
 
 
 class TransportDown(Exception):
@@ -389,11 +392,9 @@ class Sender:
         pid = rest.partition("|")[0]
         return host == self.host and pid.isdigit() and not _pid_alive(int(pid))
 
-    def _claim_next(self, now: datetime, skip: set[int]) -> tuple[int, str] | None:
-        """Claim the next letter due. On PostgreSQL the candidates are read ``FOR UPDATE
-        SKIP LOCKED`` and claimed in the same transaction, so daemons sharing the outbox
-        pass each other by instead of queueing on the same rows; everywhere the claim is
-        also a compare-and-set, so two senders never send one letter at once."""
+    def _candidates(self, now: datetime, skip: set[int]) -> list[Any]:
+        """Up to :data:`CANDIDATES` letters that may be due now, oldest first (a snapshot:
+        each is claimed by compare-and-set against the state read here)."""
         L = OutboxLetter
         query = (
             select(L.id, L.status, L.attempt_token, L.claimed_at, L.handed_over_at)
@@ -408,26 +409,43 @@ class Sender:
                 L.id.not_in(skip) if skip else L.id.is_not(None),
             )
             .order_by(L.id)
-            .limit(50)
+            .limit(CANDIDATES)
         )
-        with self.sessions.begin() as s:
-            if s.get_bind().dialect.name == "postgresql":
-                rows = s.execute(query.with_for_update(skip_locked=True)).all()
-                for row in rows:
+        with self.sessions() as s:
+            return list(s.execute(query).all())
+
+    def _claim_next(
+        self, now: datetime, skip: set[int], cached: list[Any] | None = None
+    ) -> tuple[int, str] | None:
+        """Claim the next letter due.
+
+        Candidates are read once per :data:`CANDIDATES` letters (``cached``, consumed from
+        the front, holds the rest of the last read) rather than for every letter; each is
+        claimed by a compare-and-set UPDATE (status, previous token and, for a pending
+        letter, its due time must still be what was read), so two senders never send one
+        letter at once and a stale candidate is simply passed over. On PostgreSQL the row
+        is also taken ``FOR UPDATE SKIP LOCKED``, so daemons sharing the outbox pass each
+        other by instead of queueing on the same rows."""
+        if cached is None:
+            cached = []
+        while True:
+            fresh = not cached
+            if fresh:
+                cached.extend(self._candidates(now, skip))
+            while cached:
+                row = cached.pop(0)
+                if row.id in skip:
+                    continue
+                with self.sessions.begin() as s:
                     token = self._try_claim(s, row, now)
-                    if token is not None:
-                        return row.id, token
-                return None
-            rows = s.execute(query).all()
-        for row in rows:
-            with self.sessions.begin() as s:
-                token = self._try_claim(s, row, now)
-            if token is not None:
-                return row.id, token
-        return None
+                if token is not None:
+                    return row.id, token
+            if fresh:
+                return None  # nothing just read can be claimed
+            # every candidate left from an earlier read was passed over: read again
 
     def _try_claim(self, s: Session, row: Any, now: datetime) -> str | None:
-        L = OutboxLetter
+        L = _OUTBOX.c  # a Core UPDATE: the ORM's bulk-update path costs more than the SQL
         if row.status == "sending" and not self._abandoned(row.attempt_token, row.claimed_at, now):
             return None
         if (
@@ -438,14 +456,35 @@ class Sender:
             return None  # the server may have it: give the first copy time to arrive
         self._attempt += 1
         token = f"{self.instance}|{self._attempt}"
-        same_token = (
-            L.attempt_token.is_(None)
-            if row.attempt_token is None
-            else L.attempt_token == row.attempt_token
-        )
+
+        def still(c: Any) -> list[Any]:
+            """The row is as read: same status and token and, if pending, still due (the
+            candidate list may be a little old)."""
+            same = [
+                c.id == row.id,
+                c.status == row.status,
+                c.attempt_token.is_(None)
+                if row.attempt_token is None
+                else c.attempt_token == row.attempt_token,
+            ]
+            if row.status == "pending":
+                same.append(or_(c.next_attempt_at.is_(None), c.next_attempt_at <= now))
+            return same
+
+        where = still(L)
+        if s.get_bind().dialect.name == "postgresql":
+            # and not a row another daemon is claiming right now: pass it by
+            row_ = _OUTBOX.alias("candidate")
+            where = [
+                L.id
+                == select(row_.c.id)
+                .where(*still(row_.c))
+                .with_for_update(skip_locked=True)
+                .scalar_subquery()
+            ]
         claimed = s.execute(
-            update(L)
-            .where(L.id == row.id, L.status == row.status, same_token)
+            update(_OUTBOX)
+            .where(*where)
             .values(
                 status="sending",
                 attempt_token=token,
@@ -453,7 +492,6 @@ class Sender:
                 handed_over_at=None,
                 attempts=L.attempts + 1,
             )
-            .execution_options(synchronize_session=False)
         )
         if getattr(claimed, "rowcount", 0) != 1:
             return None
@@ -474,19 +512,20 @@ class Sender:
         """The attempt's result in ``s`` (not committed), if the claim is still ours."""
         L = OutboxLetter
         done = s.execute(
-            update(L)
-            .where(L.id == letter_id, L.attempt_token == token)
+            update(_OUTBOX)
+            .where(_OUTBOX.c.id == letter_id, _OUTBOX.c.attempt_token == token)
             .values(**values)
-            .execution_options(synchronize_session=False)
         )
         if getattr(done, "rowcount", 0) != 1:
             log.warning("letter %d: claim lost before the result was recorded", letter_id)
             return None
-        letter = s.get(L, letter_id)
-        assert letter is not None
-        if values.get("status") == "sent" and letter.case_id is not None:
-            case = s.get(Case, letter.case_id)
-            assert case is not None
+        if values.get("status") != "sent":
+            return s.get(L, letter_id)
+        # The letter and its case in one round trip (the case gets the events).
+        letter, case = s.execute(
+            select(L, Case).outerjoin(Case, Case.id == L.case_id).where(L.id == letter_id)
+        ).one()
+        if case is not None:
             add_event(
                 s,
                 case,
@@ -646,9 +685,10 @@ class Sender:
         if self._paused_until is not None and now < self._paused_until:
             return stats
         tried: set[int] = set()
+        cached: list[Any] = []
         try:
             while True:
-                claim = self._claim_next(now, tried)
+                claim = self._claim_next(now, tried, cached)
                 if claim is None:
                     break
                 tried.add(claim[0])
@@ -733,13 +773,12 @@ class _LetterHandover:
         self.committed = False
 
     def before_data(self) -> None:
-        L = OutboxLetter
+        L = _OUTBOX.c
         with self.sender.sessions.begin() as s:
             s.execute(
-                update(L)
+                update(_OUTBOX)
                 .where(L.id == self.letter_id, L.attempt_token == self.token)
                 .values(handed_over_at=self.sender.clock())
-                .execution_options(synchronize_session=False)
             )
 
     def before_end(self) -> bool:

@@ -36,6 +36,10 @@ class BatchMemory:
     case_by_message_id: dict[str, Case] = field(default_factory=dict)
     case_by_reference: dict[str, Case] = field(default_factory=dict)
     counters: dict[tuple[str, int], ReferenceCounter] = field(default_factory=dict)
+    #: Messages already stored, by (service, Message-ID): ``[(id, fingerprint), ...]``,
+    #: read in one query for the whole batch before the dedupe stage runs (see
+    #: :meth:`bot.intake.Intake.process_many`); a key not here is asked of the database.
+    stored: dict[tuple[str, str], list[tuple[int, str]]] = field(default_factory=dict)
 
     def remember(self, msg: Message, case: Case | None) -> None:
         key = (msg.service, msg.message_id)

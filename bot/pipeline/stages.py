@@ -106,11 +106,16 @@ def dedupe(ctx: Context, env: StageEnv) -> None:
     assert p is not None
     s, src = ctx.session, ctx.source
     # The same mailbox UID twice is refused by the unique constraint (see Intake.process).
-    same_id = s.execute(
-        select(Message.id, Message.fingerprint).where(
-            Message.service == src.service, Message.message_id == p.message_id
-        )
-    ).all()
+    same_id = ctx.batch.stored.get((src.service, p.message_id))
+    if same_id is None:
+        same_id = [
+            (row.id, row.fingerprint)
+            for row in s.execute(
+                select(Message.id, Message.fingerprint).where(
+                    Message.service == src.service, Message.message_id == p.message_id
+                )
+            )
+        ]
     earlier = ctx.batch.fingerprints.get((src.service, p.message_id), [])
     for row_id, digest in [*same_id, *((m.id, f) for f, m in earlier)]:
         if digest == p.fingerprint:
@@ -125,6 +130,29 @@ def dedupe(ctx: Context, env: StageEnv) -> None:
     else:
         ctx.dedupe_key = p.message_id
         ctx.record("dedupe", "new")
+
+
+def prefetch_stored(session: Session, batch: BatchMemory, keys: list[tuple[str, str]]) -> None:
+    """Read, in one query per service, what :func:`dedupe` would ask for each of ``keys``
+    ((service, Message-ID) of a batch's parsed messages), into ``batch.stored``."""
+    by_service: dict[str, set[str]] = {}
+    for service, mid in keys:
+        if (service, mid) not in batch.stored:
+            by_service.setdefault(service, set()).add(mid)
+    for service, mids in by_service.items():
+        for mid in mids:
+            batch.stored[(service, mid)] = []
+        wanted = sorted(mids)
+        for i in range(0, len(wanted), 500):
+            rows = session.execute(
+                select(Message.id, Message.fingerprint, Message.message_id).where(
+                    Message.service == service, Message.message_id.in_(wanted[i : i + 500])
+                )
+            )
+            for row in rows:
+                batch.stored[(service, row.message_id)].append((row.id, row.fingerprint))
+        for mid in mids:
+            batch.stored[(service, mid)].sort()
 
 
 # --------------------------------------------------------------------------------- thread

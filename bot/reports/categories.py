@@ -67,6 +67,11 @@ def _pattern(phrase: str) -> re.Pattern[str]:
     return re.compile(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)")
 
 
+@lru_cache(maxsize=512)
+def _words(phrase: str) -> tuple[str, ...]:
+    return tuple(phrase.split())
+
+
 def categorise(text: str, categories: Sequence[Category] | None = None) -> str | None:
     """The key of the category whose phrases occur most often in ``text`` (earlier
     categories win ties), or None when no phrase matches."""
@@ -74,7 +79,12 @@ def categorise(text: str, categories: Sequence[Category] | None = None) -> str |
     lowered = text.lower()
     best: tuple[int, str] | None = None
     for cat in cats:
-        hits = sum(len(_pattern(p).findall(lowered)) for p in cat.phrases)
+        hits = sum(
+            len(_pattern(p).findall(lowered))
+            for p in cat.phrases
+            # a phrase's words all occur in the text, or it cannot match: skip the regex
+            if all(w in lowered for w in _words(p))
+        )
         if hits and (best is None or hits > best[0]):
             best = (hits, cat.key)
     return best[1] if best else None
