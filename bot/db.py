@@ -25,7 +25,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import NullPool, StaticPool
 
-from bot import files
+from bot import files, search
 from bot.errors import UserError
 from bot.faults import crash_point
 
@@ -184,6 +184,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
                 )
             _repair_half_migrated(conn)
             _run_alembic(conn, revision)
+            search.ensure(conn)
     finally:
         migrator.dispose()
 

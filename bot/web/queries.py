@@ -18,24 +18,37 @@ Within a rank: earliest deadline first, then oldest. ``cases.due_on`` and
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    and_,
+    case,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    tuple_,
+)
 from sqlalchemy.orm import Session
 
+from bot import search
 from bot.deadlines import deadline_status, due_horizon, working_days_left
 from bot.learning import correction_counts, correction_table
 from bot.letters.flood import WAITING
-from bot.models import Case, CaseEvent, LearningRecord, OutboxLetter
+from bot.models import Case, CaseEvent, LearningRecord, OutboxLetter, UTCDateTime
 from bot.reports.data import day_bounds
 from bot.services import Service
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-MAX_PAGE = 100_000
 MAX_STAGE = 9
 #: Lists show at most this much of a subject or a name (the case page shows all of it).
 LIST_TEXT_CHARS = 160
@@ -67,8 +80,77 @@ class QueueFilters:
     stage: int | None = None
     status: str = ""
     q: str = ""
-    page: int = 1
     per_page: int = PAGE_SIZE
+    #: "complaints" (everything but advice enquiries; a safeguarding enquiry too) or
+    #: "enquiries". A search, or a kind chosen, looks at every kind.
+    view: str = "complaints"
+    due_from: date | None = None
+    due_to: date | None = None
+    #: "" anyone, "none" nobody, else an assignee's address.
+    assignee: str = ""
+    mine: bool = False
+    #: "" (urgency) or a key of :data:`SORTS`.
+    sort: str = ""
+    desc: bool = False
+    #: Where the page starts: :func:`parse_cursor`'s text, "" for the first page.
+    after: str = ""
+
+
+VIEWS = ("complaints", "enquiries")
+#: A count of the cases on a list stops here ("over 10,000"): counting every open case of a
+#: large install on each page view would cost more than the page.
+COUNT_CAP = 10_000
+
+
+@dataclass(frozen=True)
+class Sort:
+    label: str
+    column: Any
+    nullable: bool
+    bodies: bool = False  # sorts by what only those who read bodies may see
+
+
+#: The columns the queue can be sorted by (besides urgency, the default).
+SORTS: Mapping[str, Sort] = {
+    "reference": Sort("Reference", Case.reference, False),
+    "service": Sort("Service", Case.service, False),
+    "kind": Sort("Kind", Case.kind, False),
+    "stage": Sort("Stage", Case.stage, False),
+    "status": Sort("Status", Case.status, False),
+    "confidence": Sort("Confidence", Case.confidence, True),
+    "deadline": Sort("Deadline", Case.due_on, True),
+    "handler": Sort("Assigned to", Case.handler, True),
+    "sender": Sort("From", Case.sender_name, False, bodies=True),
+    "subject": Sort("Subject", Case.subject, False, bodies=True),
+    "received": Sort("Received", Case.received_at, False),
+}
+
+_CURSOR = re.compile(r"([0-9]{1,2})\.([0-9]{1,10})\.([0-9]{1,9})")
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page starts: after the row ``case_id`` of segment ``segment`` (urgency order;
+    0 for a column sort), which was row number ``position`` of the list. Only numbers: the
+    row's sort key is read back from the database, so no name or subject is put in a URL."""
+
+    segment: int
+    case_id: int
+    position: int
+
+    def text(self) -> str:
+        return f"{self.segment}.{self.case_id}.{self.position}"
+
+
+def parse_cursor(raw: str) -> Cursor | None:
+    """``raw`` as a :class:`Cursor`; None when it is not one."""
+    m = _CURSOR.fullmatch(raw)
+    if m is None:
+        return None
+    seg, case_id, pos = (int(x) for x in m.groups())
+    if seg >= len(SEGMENT_RANKS) or not 1 <= case_id <= 2_147_483_647:
+        return None
+    return Cursor(seg, case_id, pos)
 
 
 @dataclass(frozen=True)
@@ -93,14 +175,23 @@ class QueueRow:
     handler: str
     rank: int
     badges: list[Badge] = field(default_factory=list)
+    #: Why each of its letters waits for a person (held or failed), for those who read bodies
+    #: (a hold reason can quote an address).
+    held: list[str] = field(default_factory=list)
 
 
 @dataclass
 class QueuePage:
     rows: list[QueueRow]
+    #: How many cases the list holds, counted up to :data:`COUNT_CAP` (see ``capped``).
     total: int
-    page: int
-    pages: int
+    first: int  # the position of the first row (1-based)
+    next_cursor: str  # "" on the last page
+    capped: bool = False
+
+    @property
+    def last(self) -> int:
+        return self.first + len(self.rows) - 1
 
 
 def waiting_letter_case_ids(s: Session, services: Sequence[str]) -> list[int]:
@@ -137,28 +228,114 @@ def flood_banners(s: Session, services: Sequence[str], now: datetime) -> list[st
         f"{n} automatic letter(s) of {service} are waiting: the service reached its limit of "
         f"letters an hour (letters.max_per_hour) or to one domain a day "
         f"(letters.max_per_domain_per_day). None is dropped; the last goes at "
-        f"{last:%d %b %Y %H:%M} UTC."
+        f"{last:%a %d %b %Y %H:%M} UTC."
         for service, n, last in rows
     ]
 
 
-def rank_expression(
-    today: date, horizons: Mapping[str, date], waiting: Sequence[int]
-) -> ColumnElement[int]:
+def _waiting_ids() -> Any:
+    """Subquery: the cases with a letter waiting for a person."""
+    return select(OutboxLetter.case_id).where(
+        OutboxLetter.status.in_(WAITING_LETTER_STATUSES), OutboxLetter.case_id.is_not(None)
+    )
+
+
+def rank_expression(today: date, horizons: Mapping[str, date]) -> ColumnElement[int]:
+    """The urgency rank of a case, as SQL (for the rows of one page)."""
     horizon: ColumnElement[Any] = (
         case(*((Case.service == k, literal(v)) for k, v in horizons.items()), else_=literal(today))
         if horizons
         else literal(today)
     )
-    whens: list[tuple[ColumnElement[bool], int]] = [(Case.safeguarding.is_(True), 0)]
-    if waiting:
-        whens.append((Case.id.in_(waiting), 1))
-    whens += [
+    return case(
+        (Case.safeguarding.is_(True), 0),
+        (Case.id.in_(_waiting_ids()), 1),
         (Case.due_on < today, 2),
         (Case.due_on == today, 3),
         (Case.due_on <= horizon, 4),
+        else_=5,
+    )
+
+
+#: Urgency order is walked as segments, each an index range in deadline order, so a page
+#: never sorts the whole queue and a later page seeks rather than skips (keyset pagination):
+#: 0 safeguarding, 1 a letter waiting for a person, 2 overdue, 3 due today, 4 due within 3
+#: working days, 5 due later, 6 no deadline running. Each segment's rank (RANKS).
+SEGMENT_RANKS = (0, 1, 2, 3, 4, 5, 5)
+
+
+def _segments(
+    today: date, horizons: Mapping[str, date], worklist: bool
+) -> list[tuple[list[ColumnElement[bool]], bool]]:
+    """Per segment: its conditions, and whether its deadline can be empty."""
+    not_special: list[ColumnElement[bool]] = [
+        Case.safeguarding.is_(False),
+        Case.id.not_in(_waiting_ids()),
     ]
-    return case(*whens, else_=5)
+    if worklist:
+        # spelled as ix_cases_worklist's WHERE (bot/search.py), so SQLite uses that index
+        not_special += [Case.needs_person == true(), Case.status != literal_column("'closed'")]
+    soon = [and_(Case.service == k, Case.due_on <= h) for k, h in horizons.items()]
+    later = [and_(Case.service == k, Case.due_on > h) for k, h in horizons.items()]
+    return [
+        ([Case.safeguarding.is_(True)], True),
+        ([Case.safeguarding.is_(False), Case.id.in_(_waiting_ids())], True),
+        ([*not_special, Case.due_on < today], False),
+        ([*not_special, Case.due_on == today], False),
+        ([*not_special, Case.due_on > today, or_(*soon) if soon else false()], False),
+        ([*not_special, Case.due_on > today, or_(*later) if later else true()], False),
+        ([*not_special, Case.due_on.is_(None)], True),
+    ]
+
+
+def _after_urgency(key: Any, nullable: bool) -> ColumnElement[bool]:
+    """Rows after ``key`` (due_on, received_at, id) in (due_on nulls last, received_at, id)."""
+    due, received, case_id = key
+    rest = tuple_(Case.received_at, Case.id) > tuple_(
+        literal(received, UTCDateTime()), literal(case_id)
+    )
+    if due is None:
+        return and_(Case.due_on.is_(None), rest)
+    after = or_(Case.due_on > due, and_(Case.due_on == due, rest))
+    return or_(after, Case.due_on.is_(None)) if nullable else after
+
+
+def _after_column(sort: Sort, desc: bool, value: Any, case_id: int) -> ColumnElement[bool]:
+    col = sort.column
+    typed = literal(value, col.type)
+    beyond = col < typed if desc else col > typed
+    same = and_(col == typed, Case.id < case_id if desc else Case.id > case_id)
+    if not sort.nullable:
+        return or_(beyond, same)
+    if value is None:
+        return and_(col.is_(None), Case.id < case_id if desc else Case.id > case_id)
+    return or_(beyond, same, col.is_(None))
+
+
+def _search(
+    q: str,
+    dialect: str,
+    bodies_for: Sequence[str],
+    viewer: str,
+) -> ColumnElement[bool] | None:
+    """The cases ``q`` finds: a reference starting with it, for everyone; for the services
+    whose text the viewer may read (and a restricted case only for its handler), also a
+    sender address starting with it and every word of it in the full-text index
+    (bot/search.py)."""
+    q = q.strip()
+    if not q:
+        return None
+    found = [_prefix(Case.reference, q.upper(), dialect == "sqlite")]
+    if bodies_for:
+        text_conds = [_prefix(Case.sender_addr, q.lower(), dialect == "sqlite")]
+        words = search.condition(dialect, q, Case.id)
+        if words is not None:
+            text_conds.append(words)
+        readable = [Case.restricted.is_(False)]
+        if viewer:
+            readable.append(func.lower(Case.handler) == viewer.lower())
+        found.append(and_(Case.service.in_(list(bodies_for)), or_(*readable), or_(*text_conds)))
+    return or_(*found)
 
 
 def _prefix(column: Any, prefix: str, binary_collation: bool) -> ColumnElement[bool]:
@@ -167,16 +344,6 @@ def _prefix(column: Any, prefix: str, binary_collation: bool) -> ColumnElement[b
     if binary_collation:
         return and_(column >= prefix, column < prefix + "\uffff")
     return column.startswith(prefix, autoescape=True)
-
-
-def _search(q: str, bodies: bool, binary_collation: bool) -> ColumnElement[bool] | None:
-    q = q.strip()
-    if not q:
-        return None
-    by_reference = _prefix(Case.reference, q.upper(), binary_collation)
-    if not bodies:
-        return by_reference
-    return or_(by_reference, _prefix(Case.sender_addr, q.lower(), binary_collation))
 
 
 def queue(
@@ -193,13 +360,16 @@ def queue(
     """One page of the queue for the services in ``visible``; sender and subject only for the
     services in ``bodies_for``. A case routed away from the person it is about
     (``Case.restricted``, bot.routing) is listed only for its handler (``viewer``) and the
-    managers of its service (``managed``), and shows sender and subject only to its handler."""
+    managers of its service (``managed``), and shows sender and subject only to its handler.
+
+    Pages are keyset-paged (``f.after``): no OFFSET, so a deep page costs what the first does.
+    """
     wanted = [x for x in visible if not f.service or x == f.service]
+    cursor = parse_cursor(f.after) if f.after else None
     if not wanted:
-        return QueuePage([], 0, 1, 1)
-    waiting = waiting_letter_case_ids(s, wanted)
+        return QueuePage([], 0, 1, "")
+    dialect = s.get_bind().dialect.name
     horizons = {k: due_horizon(today, SOON_WORKING_DAYS, services[k]) for k in wanted}
-    rank = rank_expression(today, horizons, waiting).label("rank")
     conds: list[ColumnElement[bool]] = [Case.service.in_(wanted)]
     may_see: list[ColumnElement[bool]] = [
         Case.restricted.is_(False),
@@ -208,33 +378,160 @@ def queue(
     if viewer:
         may_see.append(func.lower(Case.handler) == viewer.lower())
     conds.append(or_(*may_see))
-    search = _search(f.q, bool(bodies_for), s.get_bind().dialect.name == "sqlite")
-    if search is not None:
-        conds.append(search)
+    found = _search(f.q, dialect, sorted(bodies_for & set(wanted)), viewer)
+    worklist = False
+    if found is not None:
+        conds.append(found)
     elif f.status != "closed":
-        conds.append(Case.status != "closed")
-        needs = Case.needs_person.is_(True)
-        conds.append(or_(needs, Case.id.in_(waiting)) if waiting else needs)
+        worklist = True
+        conds.append(Case.status != literal_column("'closed'"))
+        conds.append(or_(Case.needs_person == true(), Case.id.in_(_waiting_ids())))
+    if found is None and not f.kind:
+        if f.view == "enquiries":
+            conds.append(Case.kind == "enquiry")
+        else:
+            conds.append(or_(Case.kind != "enquiry", Case.safeguarding.is_(True)))
     if f.status:
         conds.append(Case.status == f.status)
     if f.kind:
         conds.append(Case.kind == f.kind)
     if f.stage is not None:
         conds.append(Case.stage == f.stage)
-    total = s.scalar(select(func.count()).select_from(Case).where(*conds)) or 0
+    if f.due_from is not None:
+        conds.append(Case.due_on >= f.due_from)
+    if f.due_to is not None:
+        conds.append(Case.due_on <= f.due_to)
+    if f.mine and viewer:
+        conds.append(Case.handler == viewer.lower())
+    if f.assignee == "none":
+        conds.append(or_(Case.handler.is_(None), Case.handler == ""))
+    elif f.assignee:
+        conds.append(Case.handler == f.assignee.lower())
+
+    counted = s.scalar(
+        select(func.count()).select_from(
+            select(Case.id).where(*conds).limit(COUNT_CAP + 1).subquery()
+        )
+    )
+    total = int(counted or 0)
     size = f.per_page
-    pages = max(1, -(-total // size))
-    page = min(max(1, f.page), pages)
-    # Two steps: order the (narrow, index-covered) keys and keep one page of ids, then
-    # fetch those rows; the sort never carries names, subjects or JSON.
-    ordered = s.execute(
-        select(Case.id, rank)
-        .where(*conds)
-        .order_by(rank, Case.due_on.is_(None), Case.due_on, Case.received_at, Case.id)
-        .limit(size)
-        .offset((page - 1) * size)
+    position = cursor.position if cursor else 0
+    if f.sort:
+        keys = _page_by_column(s, conds, SORTS[f.sort], f.desc, cursor, size + 1)
+    else:
+        keys = _page_by_urgency(s, conds, today, horizons, worklist, cursor, size + 1)
+    more = len(keys) > size
+    keys = keys[:size]
+    next_cursor = ""
+    if more and keys:
+        seg, last_id = keys[-1]
+        next_cursor = Cursor(seg, last_id, position + len(keys)).text()
+    rows = _rows(s, services, bodies_for, today, keys, viewer, horizons)
+    return QueuePage(
+        rows, min(total, COUNT_CAP), position + 1, next_cursor, capped=total > COUNT_CAP
+    )
+
+
+def _page_by_urgency(
+    s: Session,
+    conds: list[ColumnElement[bool]],
+    today: date,
+    horizons: Mapping[str, date],
+    worklist: bool,
+    cursor: Cursor | None,
+    limit: int,
+) -> list[tuple[int, int]]:
+    """Up to ``limit`` (segment, case id) after ``cursor``, in urgency order."""
+    segments = _segments(today, horizons, worklist)
+    start = cursor.segment if cursor else 0
+    anchor = None
+    if cursor is not None:
+        anchor = s.execute(
+            select(Case.due_on, Case.received_at, Case.id).where(Case.id == cursor.case_id)
+        ).first()
+        if anchor is None:  # the case is gone: start the segment again
+            cursor = None
+    out: list[tuple[int, int]] = []
+    for number in range(start, len(segments)):
+        seg_conds, nullable = segments[number]
+        where = [*conds, *seg_conds]
+        if cursor is not None and anchor is not None and number == cursor.segment:
+            where.append(_after_urgency(tuple(anchor), nullable))
+        order: list[Any] = [Case.due_on, Case.received_at, Case.id]
+        if nullable:
+            order = [Case.due_on.is_(None), *order]
+        ids = s.scalars(
+            select(Case.id).where(*where).order_by(*order).limit(limit - len(out))
+        ).all()
+        out.extend((number, i) for i in ids)
+        if len(out) >= limit:
+            break
+    return out
+
+
+def _page_by_column(
+    s: Session,
+    conds: list[ColumnElement[bool]],
+    sort: Sort,
+    desc: bool,
+    cursor: Cursor | None,
+    limit: int,
+) -> list[tuple[int, int]]:
+    where = list(conds)
+    if cursor is not None:
+        value = s.execute(select(sort.column).where(Case.id == cursor.case_id)).first()
+        if value is not None:
+            where.append(_after_column(sort, desc, value[0], cursor.case_id))
+    col = sort.column
+    order: list[Any] = [col.desc() if desc else col.asc(), Case.id.desc() if desc else Case.id]
+    if sort.nullable:
+        order = [col.is_(None), *order]
+    ids = s.scalars(select(Case.id).where(*where).order_by(*order).limit(limit)).all()
+    return [(0, i) for i in ids]
+
+
+def held_reasons(s: Session, case_ids: Sequence[int]) -> dict[int, list[str]]:
+    """Why the letters of these cases wait for a person (held: the hold reason; failed: the
+    last error), per case."""
+    out: dict[int, list[str]] = {}
+    if not case_ids:
+        return out
+    rows = s.execute(
+        select(
+            OutboxLetter.case_id,
+            OutboxLetter.status,
+            OutboxLetter.purpose,
+            OutboxLetter.hold_reason,
+            OutboxLetter.last_error,
+        )
+        .where(
+            OutboxLetter.case_id.in_(list(case_ids)),
+            OutboxLetter.status.in_(WAITING_LETTER_STATUSES),
+        )
+        .order_by(OutboxLetter.id)
     ).all()
-    ranks = {r.id: r.rank for r in ordered}
+    for case_id, status, purpose, reason, error in rows:
+        what = purpose.replace("_", " ")
+        if status == "failed":
+            line = f"{what}: sending failed" + (f" ({clip(error, 200)})" if error else "")
+        else:
+            line = f"{what}: held" + (f" ({clip(reason, 200)})" if reason else "")
+        out.setdefault(case_id, []).append(line)
+    return out
+
+
+def _rows(
+    s: Session,
+    services: Mapping[str, Service],
+    bodies_for: set[str],
+    today: date,
+    keys: list[tuple[int, int]],
+    viewer: str,
+    horizons: Mapping[str, date],
+) -> list[QueueRow]:
+    ids = [i for _seg, i in keys]
+    if not ids:
+        return []
     cols = (
         Case.id,
         Case.reference,
@@ -253,11 +550,15 @@ def queue(
         Case.acknowledge_by,
         Case.respond_by,
         Case.restricted,
+        rank_expression(today, horizons).label("rank"),
     )
-    fetched = {r.id: r for r in s.execute(select(*cols).where(Case.id.in_(list(ranks)))).all()}
-    rows = [(fetched[i], ranks[i]) for i in ranks if i in fetched]
+    fetched = {r.id: r for r in s.execute(select(*cols).where(Case.id.in_(ids))).all()}
+    held = held_reasons(s, ids)
     out: list[QueueRow] = []
-    for r, row_rank in rows:
+    for i in ids:
+        r = fetched.get(i)
+        if r is None:
+            continue
         svc = services[r.service]
         bodies = r.service in bodies_for
         if r.restricted:
@@ -276,19 +577,20 @@ def queue(
             flags=flags,
             sender=clip(r.sender_name or r.sender_addr) if bodies else "",
             subject=clip(r.subject or "") if bodies else "",
-            received=r.received_at.astimezone(svc.tz).strftime("%d %b %Y %H:%M"),
+            received=r.received_at.astimezone(svc.tz).strftime("%a %d %b %Y %H:%M"),
             handler=r.handler or "",
-            rank=row_rank,
+            rank=r.rank,
         )
-        if row_rank == 0:
+        if r.rank == 0:
             row.badges.append(Badge("safeguarding", "Safeguarding: look today"))
-        if r.id in waiting:
+        if r.id in held:
             row.badges.append(Badge("letter", "Letter waiting for approval"))
+            row.held = held[r.id] if bodies else [x.split(" (", 1)[0] for x in held[r.id]]
         if r.flags.get("new_message"):
             row.badges.append(Badge("new_message", "New message from the family"))
         row.badges.extend(deadline_badges(r.status, r.acknowledge_by, r.respond_by, today, svc))
         out.append(row)
-    return QueuePage(out, total, page, pages)
+    return out
 
 
 def clip(text: str, limit: int = LIST_TEXT_CHARS) -> str:
@@ -300,7 +602,7 @@ def badge_for(label: str, deadline: date | None, today: date, service: Service) 
     status = deadline_status(deadline, today, service, SOON_WORKING_DAYS)
     if deadline is None or status == "none":
         return Badge("none", f"{label}: no deadline")
-    day = f"{deadline:%a %d %b}"
+    day = f"{deadline:%a %d %b %Y}"
     if status == "overdue":
         late = -working_days_left(deadline, today, service)
         return Badge("overdue", f"{label} overdue since {day} ({late} working day(s))")
