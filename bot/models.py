@@ -333,7 +333,12 @@ Index(
     sqlite_where=text("needs_person = 1 AND status <> 'closed'"),
     postgresql_where=text("needs_person = true AND status <> 'closed'"),
 )
-Index("ix_cases_handler", Case.handler)
+Index(
+    "ix_cases_handler",
+    Case.handler,
+    sqlite_where=text("handler IS NOT NULL"),
+    postgresql_where=text("handler IS NOT NULL"),
+)
 
 
 class User(Base):

@@ -16,8 +16,8 @@ Text is split into words of letters and digits (so ``DUR-2026-0001`` is ``dur 20
 ``joanna.pike@example.org`` is ``joanna pike example org``); case and, on SQLite, accents are
 ignored. A query is split the same way; every word must be found somewhere in the case (its
 own fields or any of its messages), each as the start of a word: ``Chauhan``, ``okaf``,
-``exclusion``. Only the first :data:`MAX_TEXT` characters of a message are indexed (a
-``tsvector`` is limited to 1 MB).
+``exclusion`` (a one-letter word only as a whole word). Only the first :data:`MAX_TEXT`
+characters of a message are indexed (a ``tsvector`` is limited to 1 MB).
 
 The DDL is here, not only in the migration, so that :func:`ensure` can put the SQLite
 triggers back if a later migration recreates ``cases`` or ``messages`` (batch mode drops a
@@ -97,7 +97,7 @@ def create_statements(dialect: str) -> list[str]:
             out.append(
                 f"CREATE VIRTUAL TABLE {table}_fts USING fts5({', '.join(cols)}, "
                 f"content='{table}', content_rowid='id', "
-                "tokenize='unicode61 remove_diacritics 2', prefix='2 3')"
+                "tokenize='unicode61 remove_diacritics 2')"
             )
             out += _sqlite_triggers(table, cols)
         return out
@@ -139,7 +139,9 @@ def index_statements(dialect: str) -> list[str]:
     return [
         f"CREATE INDEX ix_cases_worklist ON cases (due_on, received_at, id) "
         f"WHERE {WORKLIST_WHERE[dialect]}",
-        "CREATE INDEX ix_cases_handler ON cases (handler)",
+        # partial: most cases have no handler, and statistics over the NULLs would make the
+        # planner think an assignee matches a large share of all cases
+        "CREATE INDEX ix_cases_handler ON cases (handler) WHERE handler IS NOT NULL",
     ]
 
 
@@ -198,7 +200,7 @@ def matching_case_ids(dialect: str, term: str) -> Any:
     from bot.models import Case, Message
 
     if dialect == "sqlite":
-        expr = f'"{term}"*'
+        expr = f'"{term}"*' if len(term) > 1 else f'"{term}"'
         cfts = sql_table("cases_fts", column("rowid", Integer))
         mfts = sql_table("messages_fts", column("rowid", Integer))
         in_cases = select(cfts.c.rowid).where(literal_column("cases_fts").op("MATCH")(expr))
@@ -209,7 +211,7 @@ def matching_case_ids(dialect: str, term: str) -> Any:
             Message.case_id.is_not(None),
         )
         return in_cases.union(in_messages)
-    query = func.to_tsquery(sql_text("'simple'::regconfig"), f"{term}:*")
+    query = func.to_tsquery(sql_text("'simple'::regconfig"), f"{term}:*" if len(term) > 1 else term)
     found = Case.__table__.alias("found_cases")  # not correlated with the outer query's cases
     in_cases = select(found.c.id).where(literal_column("found_cases.search_vector").op("@@")(query))
     in_messages = select(Message.case_id).where(

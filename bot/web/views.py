@@ -246,7 +246,9 @@ def _assignees(s: Session, visible: list[str]) -> list[str]:
     )
 
 
-def queue_filters(visible: list[str], bodies_for: set[str], user: Principal) -> queries.QueueFilters:
+def queue_filters(
+    visible: list[str], bodies_for: set[str], user: Principal
+) -> queries.QueueFilters:
     """The queue's query parameters, each checked (a bad one answers 400 naming it)."""
     after = params.text_arg("after", 40).strip()
     if after and queries.parse_cursor(after) is None:
