@@ -113,7 +113,8 @@ def tables_at(revision: str | None) -> frozenset[str]:
             names = set(inspect(conn).get_table_names())
     finally:
         scratch.dispose()
-    return frozenset(names - {"alembic_version"})
+    # SQLite's full-text tables (bot/search.py) are not tables of every database
+    return frozenset(n for n in names - {"alembic_version"} if not search.is_index_table(n))
 
 
 def _recorded_revision(conn: Connection) -> str | None:

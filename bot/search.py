@@ -161,6 +161,15 @@ def drop_statements(dialect: str) -> list[str]:
     return out
 
 
+_INDEX_TABLE = re.compile(r"(cases|messages)_fts(_(data|idx|docsize|config|content))?")
+
+
+def is_index_table(name: str) -> bool:
+    """``name`` is one of SQLite's full-text index tables (not a table of the schema proper:
+    PostgreSQL has none)."""
+    return bool(_INDEX_TABLE.fullmatch(name))
+
+
 def ensure(conn: Connection) -> None:
     """SQLite: if the search index exists but a trigger is missing (a later migration
     recreated the table), put the triggers back and index everything again."""
