@@ -41,7 +41,9 @@ sys.path.insert(0, str(REPO))
 
 from bot.app import App  # noqa: E402
 from bot.config import WebConfig  # noqa: E402
-from bot.models import current_due  # noqa: E402
+from sqlalchemy import insert  # noqa: E402
+
+from bot.models import User, current_due  # noqa: E402
 from bot.web import create_app, security  # noqa: E402
 from tests.apphelpers import make_app  # noqa: E402
 from tests.web.livesrv import LiveServer  # noqa: E402
@@ -165,23 +167,19 @@ def _pg_value(v: Any) -> Any:
 def populate(app: App, n: int, batch: int = 20_000) -> list[int]:
     """``n`` cases in bulk; returns the ids of open cases (for case pages)."""
     with app.engine.begin() as conn:
-        conn.exec_driver_sql(
-            "INSERT INTO users (email, password_hash, roles, services, active, session_version, "
-            "created_at) VALUES (%s)" % ", ".join(["?"] * 7)
-            if app.engine.dialect.name == "sqlite"
-            else "INSERT INTO users (email, password_hash, roles, services, active, "
-            "session_version, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            (
-                EMAIL,
-                security.hash_password(PASSWORD),
-                json.dumps(["coordinator", "manager"]),
-                json.dumps(list(SERVICES)),
-                True,
-                1,
-                NOW.replace(tzinfo=None).isoformat(" ")
-                if app.engine.dialect.name == "sqlite"
-                else NOW,
-            ),
+        conn.execute(
+            insert(User),
+            [
+                {
+                    "email": EMAIL,
+                    "password_hash": security.hash_password(PASSWORD),
+                    "roles": ["coordinator", "manager"],
+                    "services": list(SERVICES),
+                    "active": True,
+                    "session_version": 1,
+                    "created_at": NOW,
+                }
+            ],
         )
     tables = (
         ("cases", CASE_COLS),
