@@ -39,10 +39,10 @@ from urllib.parse import urlencode
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bot.app import App  # noqa: E402
-from bot.config import WebConfig  # noqa: E402
 from sqlalchemy import insert  # noqa: E402
 
+from bot.app import App  # noqa: E402
+from bot.config import WebConfig  # noqa: E402
 from bot.models import User, current_due  # noqa: E402
 from bot.web import create_app, security  # noqa: E402
 from tests.apphelpers import make_app  # noqa: E402

@@ -109,8 +109,7 @@ def test_a_reply_is_searchable_and_a_manager_finds_only_by_reference(web: Web) -
 def test_filters_sorts_and_keyset_pages(web: Web) -> None:
     today = web.clock.now.date()
     ids = [
-        web.ingest(body=COMPLAINT, subject=f"c{i}", from_addr=f"p{i}@example.org")
-        for i in range(7)
+        web.ingest(body=COMPLAINT, subject=f"c{i}", from_addr=f"p{i}@example.org") for i in range(7)
     ]
     with web.app.sessions.begin() as s:
         for n, case_id in enumerate(ids):
