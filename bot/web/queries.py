@@ -331,7 +331,7 @@ def _search(
         words = search.condition(dialect, q, Case.id)
         if words is not None:
             text_conds.append(words)
-        readable = [Case.restricted.is_(False)]
+        readable: list[ColumnElement[bool]] = [Case.restricted.is_(False)]
         if viewer:
             readable.append(func.lower(Case.handler) == viewer.lower())
         found.append(and_(Case.service.in_(list(bodies_for)), or_(*readable), or_(*text_conds)))
