@@ -336,6 +336,9 @@ Index(
 Index(
     "ix_cases_handler",
     Case.handler,
+    Case.due_on,
+    Case.received_at,
+    Case.id,
     sqlite_where=text("handler IS NOT NULL"),
     postgresql_where=text("handler IS NOT NULL"),
 )

@@ -141,7 +141,8 @@ def index_statements(dialect: str) -> list[str]:
         f"WHERE {WORKLIST_WHERE[dialect]}",
         # partial: most cases have no handler, and statistics over the NULLs would make the
         # planner think an assignee matches a large share of all cases
-        "CREATE INDEX ix_cases_handler ON cases (handler) WHERE handler IS NOT NULL",
+        "CREATE INDEX ix_cases_handler ON cases (handler, due_on, received_at, id) "
+        "WHERE handler IS NOT NULL",
     ]
 
 

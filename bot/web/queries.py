@@ -301,15 +301,10 @@ def _after_urgency(key: Any, nullable: bool) -> ColumnElement[bool]:
 
 
 def _after_column(sort: Sort, desc: bool, value: Any, case_id: int) -> ColumnElement[bool]:
-    col = sort.column
-    typed = literal(value, col.type)
-    beyond = col < typed if desc else col > typed
-    same = and_(col == typed, Case.id < case_id if desc else Case.id > case_id)
-    if not sort.nullable:
-        return or_(beyond, same)
-    if value is None:
-        return and_(col.is_(None), Case.id < case_id if desc else Case.id > case_id)
-    return or_(beyond, same, col.is_(None))
+    """Rows after (value, case_id) in (column, id) order, ascending or descending."""
+    row = tuple_(sort.column, Case.id)
+    key = tuple_(literal(value, sort.column.type), literal(case_id))
+    return row < key if desc else row > key
 
 
 def _search(
@@ -373,7 +368,10 @@ def queue(
     # On SQLite the service test is written so that it cannot pick ix_cases_service: walking
     # every case of a service is never the way to a page of the queue (the worklist,
     # safeguarding, handler and full-text indexes are).
+    # The same for kind and status (ix_cases_kind, ix_cases_status hold every case ever).
     service_col: Any = Case.service.concat("") if dialect == "sqlite" else Case.service
+    kind_col: Any = Case.kind.concat("") if dialect == "sqlite" else Case.kind
+    status_col: Any = Case.status.concat("") if dialect == "sqlite" else Case.status
     conds: list[ColumnElement[bool]] = [service_col.in_(wanted)]
     may_see: list[ColumnElement[bool]] = [
         Case.restricted.is_(False),
@@ -392,13 +390,13 @@ def queue(
         conds.append(or_(Case.needs_person == true(), Case.id.in_(_waiting_ids())))
     if found is None and not f.kind:
         if f.view == "enquiries":
-            conds.append(Case.kind == "enquiry")
+            conds.append(kind_col == "enquiry")
         else:
             conds.append(or_(Case.kind != "enquiry", Case.safeguarding.is_(True)))
     if f.status:
-        conds.append(Case.status == f.status)
+        conds.append(status_col == f.status)
     if f.kind:
-        conds.append(Case.kind == f.kind)
+        conds.append(kind_col == f.kind)
     if f.stage is not None:
         conds.append(Case.stage == f.stage)
     if f.due_from is not None:
@@ -493,17 +491,37 @@ def _page_by_column(
     cursor: Cursor | None,
     limit: int,
 ) -> list[tuple[int, int]]:
-    where = list(conds)
-    if cursor is not None:
-        value = s.execute(select(sort.column).where(Case.id == cursor.case_id)).first()
-        if value is not None:
-            where.append(_after_column(sort, desc, value[0], cursor.case_id))
+    """Up to ``limit`` (part, case id) after ``cursor`` in (column, id) order; a column that
+    can be empty is walked in two parts, the cases with a value (part 0, in index order)
+    and then those without (part 1), so that an index on the column serves the sort."""
     col = sort.column
-    order: list[Any] = [col.desc() if desc else col.asc(), Case.id.desc() if desc else Case.id]
-    if sort.nullable:
-        order = [col.is_(None), *order]
-    ids = s.scalars(select(Case.id).where(*where).order_by(*order).limit(limit)).all()
-    return [(0, i) for i in ids]
+    parts: list[list[ColumnElement[bool]]] = (
+        [[col.is_not(None)], [col.is_(None)]] if sort.nullable else [[]]
+    )
+    start = cursor.segment if cursor else 0
+    if start >= len(parts):
+        return []
+    value = None
+    if cursor is not None:
+        value = s.execute(select(col).where(Case.id == cursor.case_id)).first()
+    out: list[tuple[int, int]] = []
+    for number in range(start, len(parts)):
+        where = [*conds, *parts[number]]
+        if cursor is not None and value is not None and number == cursor.segment:
+            if number == 1:  # no value: by id alone
+                where.append(Case.id < cursor.case_id if desc else Case.id > cursor.case_id)
+            else:
+                where.append(_after_column(sort, desc, value[0], cursor.case_id))
+        order: list[Any] = [col.desc(), Case.id.desc()] if desc else [col.asc(), Case.id.asc()]
+        if number == 1:
+            order = [Case.id.desc() if desc else Case.id.asc()]
+        ids = s.scalars(
+            select(Case.id).where(*where).order_by(*order).limit(limit - len(out))
+        ).all()
+        out.extend((number, i) for i in ids)
+        if len(out) >= limit:
+            break
+    return out
 
 
 def held_reasons(s: Session, case_ids: Sequence[int]) -> dict[int, list[str]]:
