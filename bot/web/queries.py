@@ -25,7 +25,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     ColumnElement,
+    Date,
     and_,
     case,
     false,
@@ -265,26 +267,31 @@ SEGMENT_RANKS = (0, 1, 2, 3, 4, 5, 5)
 
 
 def _segments(
-    today: date, horizons: Mapping[str, date], worklist: bool
+    today: date, horizons: Mapping[str, date], worklist: bool, plain: bool = False
 ) -> list[tuple[list[ColumnElement[bool]], bool]]:
-    """Per segment: its conditions, and whether its deadline can be empty."""
-    not_special: list[ColumnElement[bool]] = [
-        Case.safeguarding.is_(False),
-        Case.id.not_in(_waiting_ids()),
-    ]
+    """Per segment: its conditions, and whether its deadline can be empty. ``plain``
+    (a search on SQLite): the tests are written so that they cannot pick an index, so that
+    the planner starts from the few cases the search finds rather than walking the deadline
+    or safeguarding indexes through every open case."""
+    due: Any = func.ifnull(Case.due_on, None, type_=Date) if plain else Case.due_on
+    service: Any = Case.service.concat("") if plain else Case.service
+    guard: Any = func.ifnull(Case.safeguarding, False, type_=Boolean) if plain else None
+    flagged = guard == true() if plain else Case.safeguarding.is_(True)
+    unflagged = guard == false() if plain else Case.safeguarding.is_(False)
+    not_special: list[ColumnElement[bool]] = [unflagged, Case.id.not_in(_waiting_ids())]
     if worklist:
         # spelled as ix_cases_worklist's WHERE (bot/search.py), so SQLite uses that index
         not_special += [Case.needs_person == true(), Case.status != literal_column("'closed'")]
-    soon = [and_(Case.service == k, Case.due_on <= h) for k, h in horizons.items()]
-    later = [and_(Case.service == k, Case.due_on > h) for k, h in horizons.items()]
+    soon = [and_(service == k, due <= h) for k, h in horizons.items()]
+    later = [and_(service == k, due > h) for k, h in horizons.items()]
     return [
-        ([Case.safeguarding.is_(True)], True),
-        ([Case.safeguarding.is_(False), Case.id.in_(_waiting_ids())], True),
-        ([*not_special, Case.due_on < today], False),
-        ([*not_special, Case.due_on == today], False),
-        ([*not_special, Case.due_on > today, or_(*soon) if soon else false()], False),
-        ([*not_special, Case.due_on > today, or_(*later) if later else true()], False),
-        ([*not_special, Case.due_on.is_(None)], True),
+        ([flagged], True),
+        ([unflagged, Case.id.in_(_waiting_ids())], True),
+        ([*not_special, due < today], False),
+        ([*not_special, due == today], False),
+        ([*not_special, due > today, or_(*soon) if soon else false()], False),
+        ([*not_special, due > today, or_(*later) if later else true()], False),
+        ([*not_special, due.is_(None)], True),
     ]
 
 
@@ -364,6 +371,7 @@ def queue(
     if not wanted:
         return QueuePage([], 0, 1, "")
     dialect = s.get_bind().dialect.name
+    sqlite = dialect == "sqlite"
     horizons = {k: due_horizon(today, SOON_WORKING_DAYS, services[k]) for k in wanted}
     # On SQLite the service test is written so that it cannot pick ix_cases_service: walking
     # every case of a service is never the way to a page of the queue (the worklist,
@@ -410,13 +418,23 @@ def queue(
     elif f.assignee:
         conds.append(Case.handler == f.assignee.lower())
 
-    total = _count(s, conds, worklist)
+    if found is not None:
+        # A search is evaluated once: up to COUNT_CAP cases, whose ids then drive every
+        # segment's query (a longer list keeps the search as a subquery).
+        hits = list(s.scalars(select(Case.id).where(*conds).limit(COUNT_CAP + 1)))
+        total = len(hits)
+        if total <= COUNT_CAP:
+            conds = [c for c in conds if c is not found] + [Case.id.in_(hits or [0])]
+    else:
+        total = _count(s, conds, worklist)
     size = f.per_page
     position = cursor.position if cursor else 0
     if f.sort:
         keys = _page_by_column(s, conds, SORTS[f.sort], f.desc, cursor, size + 1)
     else:
-        keys = _page_by_urgency(s, conds, today, horizons, worklist, cursor, size + 1)
+        keys = _page_by_urgency(
+            s, conds, today, horizons, worklist, cursor, size + 1, found is not None and sqlite
+        )
     more = len(keys) > size
     keys = keys[:size]
     next_cursor = ""
@@ -455,9 +473,10 @@ def _page_by_urgency(
     worklist: bool,
     cursor: Cursor | None,
     limit: int,
+    plain: bool = False,
 ) -> list[tuple[int, int]]:
     """Up to ``limit`` (segment, case id) after ``cursor``, in urgency order."""
-    segments = _segments(today, horizons, worklist)
+    segments = _segments(today, horizons, worklist, plain)
     start = cursor.segment if cursor else 0
     anchor = None
     if cursor is not None:
