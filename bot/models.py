@@ -334,6 +334,14 @@ Index(
     postgresql_where=text("needs_person = true AND status <> 'closed'"),
 )
 Index(
+    "ix_cases_safeguarding_open",
+    Case.due_on,
+    Case.received_at,
+    Case.id,
+    sqlite_where=text("safeguarding = 1 AND status <> 'closed'"),
+    postgresql_where=text("safeguarding = true AND status <> 'closed'"),
+)
+Index(
     "ix_cases_handler",
     Case.handler,
     Case.due_on,

@@ -135,12 +135,21 @@ WORKLIST_WHERE = {
 }
 
 
+#: Open safeguarding cases, the queue's first segment.
+SAFEGUARDING_WHERE = {
+    "sqlite": "safeguarding = 1 AND status <> 'closed'",
+    "postgresql": "safeguarding = true AND status <> 'closed'",
+}
+
+
 def index_statements(dialect: str) -> list[str]:
     return [
         f"CREATE INDEX ix_cases_worklist ON cases (due_on, received_at, id) "
         f"WHERE {WORKLIST_WHERE[dialect]}",
         # partial: most cases have no handler, and statistics over the NULLs would make the
         # planner think an assignee matches a large share of all cases
+        f"CREATE INDEX ix_cases_safeguarding_open ON cases (due_on, received_at, id) "
+        f"WHERE {SAFEGUARDING_WHERE[dialect]}",
         "CREATE INDEX ix_cases_handler ON cases (handler, due_on, received_at, id) "
         "WHERE handler IS NOT NULL",
     ]
@@ -149,6 +158,7 @@ def index_statements(dialect: str) -> list[str]:
 def drop_statements(dialect: str) -> list[str]:
     out = [
         "DROP INDEX ix_cases_worklist",
+        "DROP INDEX ix_cases_safeguarding_open",
         "DROP INDEX ix_cases_handler",
     ]
     if dialect == "sqlite":

@@ -261,32 +261,41 @@ def rank_expression(today: date, horizons: Mapping[str, date]) -> ColumnElement[
 
 #: Urgency order is walked as segments, each an index range in deadline order, so a page
 #: never sorts the whole queue and a later page seeks rather than skips (keyset pagination):
-#: 0 safeguarding, 1 a letter waiting for a person, 2 overdue, 3 due today, 4 due within 3
-#: working days, 5 due later, 6 no deadline running. Each segment's rank (RANKS).
-SEGMENT_RANKS = (0, 1, 2, 3, 4, 5, 5)
+#: safeguarding (with a deadline, then without), a letter waiting for a person (the same),
+#: overdue, due today, due within 3 working days, due later, no deadline running. Each
+#: segment's rank (RANKS).
+SEGMENT_RANKS = (0, 0, 1, 1, 2, 3, 4, 5, 5)
 
 
 def _segments(
     today: date, horizons: Mapping[str, date], worklist: bool, plain: bool = False
 ) -> list[tuple[list[ColumnElement[bool]], bool]]:
-    """Per segment: its conditions, and whether its deadline can be empty. ``plain``
-    (a search on SQLite): the tests are written so that they cannot pick an index, so that
-    the planner starts from the few cases the search finds rather than walking the deadline
-    or safeguarding indexes through every open case."""
+    """Per segment: its conditions, and whether it is the part without a deadline (ordered
+    by arrival) rather than with one (ordered by deadline, then arrival). ``plain`` (a
+    search on SQLite): the tests are written so that they cannot pick an index, so that the
+    planner starts from the few cases the search finds rather than walking the deadline or
+    safeguarding indexes through every open case."""
     due: Any = func.ifnull(Case.due_on, None, type_=Date) if plain else Case.due_on
     service: Any = Case.service.concat("") if plain else Case.service
     guard: Any = func.ifnull(Case.safeguarding, False, type_=Boolean) if plain else None
-    flagged = guard == true() if plain else Case.safeguarding.is_(True)
+    # spelled as ix_cases_safeguarding_open's WHERE (bot/search.py) in the open queue
+    flagged = guard == true() if plain else Case.safeguarding == true()
     unflagged = guard == false() if plain else Case.safeguarding.is_(False)
+    still_open: list[ColumnElement[bool]] = []
+    if worklist:
+        still_open = [Case.status != literal_column("'closed'")]
     not_special: list[ColumnElement[bool]] = [unflagged, Case.id.not_in(_waiting_ids())]
     if worklist:
         # spelled as ix_cases_worklist's WHERE (bot/search.py), so SQLite uses that index
-        not_special += [Case.needs_person == true(), Case.status != literal_column("'closed'")]
+        not_special += [Case.needs_person == true(), *still_open]
+    waiting = [unflagged, Case.id.in_(_waiting_ids())]
     soon = [and_(service == k, due <= h) for k, h in horizons.items()]
     later = [and_(service == k, due > h) for k, h in horizons.items()]
     return [
-        ([flagged], True),
-        ([unflagged, Case.id.in_(_waiting_ids())], True),
+        ([flagged, *still_open, due.is_not(None)], False),
+        ([flagged, *still_open, due.is_(None)], True),
+        ([*waiting, due.is_not(None)], False),
+        ([*waiting, due.is_(None)], True),
         ([*not_special, due < today], False),
         ([*not_special, due == today], False),
         ([*not_special, due > today, or_(*soon) if soon else false()], False),
@@ -295,16 +304,16 @@ def _segments(
     ]
 
 
-def _after_urgency(key: Any, nullable: bool) -> ColumnElement[bool]:
-    """Rows after ``key`` (due_on, received_at, id) in (due_on nulls last, received_at, id)."""
+def _after_urgency(key: Any) -> ColumnElement[bool]:
+    """Rows after ``key`` (due_on, received_at, id) in its segment's order: (due_on,
+    received_at, id), or (received_at, id) in a segment without deadlines."""
     due, received, case_id = key
     rest = tuple_(Case.received_at, Case.id) > tuple_(
         literal(received, UTCDateTime()), literal(case_id)
     )
     if due is None:
-        return and_(Case.due_on.is_(None), rest)
-    after = or_(Case.due_on > due, and_(Case.due_on == due, rest))
-    return or_(after, Case.due_on.is_(None)) if nullable else after
+        return rest
+    return or_(Case.due_on > due, and_(Case.due_on == due, rest))
 
 
 def _after_column(sort: Sort, desc: bool, value: Any, case_id: int) -> ColumnElement[bool]:
@@ -487,13 +496,13 @@ def _page_by_urgency(
             cursor = None
     out: list[tuple[int, int]] = []
     for number in range(start, len(segments)):
-        seg_conds, nullable = segments[number]
+        seg_conds, undated = segments[number]
         where = [*conds, *seg_conds]
         if cursor is not None and anchor is not None and number == cursor.segment:
-            where.append(_after_urgency(tuple(anchor), nullable))
-        order: list[Any] = [Case.due_on, Case.received_at, Case.id]
-        if nullable:
-            order = [Case.due_on.is_(None), *order]
+            where.append(_after_urgency(tuple(anchor)))
+        order: list[Any] = [Case.received_at, Case.id]
+        if not undated:
+            order = [Case.due_on, *order]
         stmt = select(Case.id).where(*where).order_by(*order).limit(limit - len(out))
         ids = s.scalars(stmt).all()
         out.extend((number, i) for i in ids)
