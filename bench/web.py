@@ -230,7 +230,8 @@ def populate(app: App, n: int, batch: int = 20_000) -> list[int]:
             cur.execute("ANALYZE")
         else:
             raw.commit()
-            raw.autocommit = True  # type: ignore[attr-defined]
+            raw.driver_connection.autocommit = True  # type: ignore[union-attr]
+            cur = raw.cursor()
             cur.execute("SELECT setval('cases_id_seq', (SELECT max(id) FROM cases))")
             cur.execute("SELECT setval('messages_id_seq', (SELECT max(id) FROM messages))")
             cur.execute("VACUUM ANALYZE")

@@ -113,8 +113,7 @@ def tables_at(revision: str | None) -> frozenset[str]:
             names = set(inspect(conn).get_table_names())
     finally:
         scratch.dispose()
-    # SQLite's full-text tables (bot/search.py) are not tables of every database
-    return frozenset(n for n in names - {"alembic_version"} if not search.is_index_table(n))
+    return frozenset(names - {"alembic_version"})
 
 
 def _recorded_revision(conn: Connection) -> str | None:
@@ -137,6 +136,9 @@ def _repair_half_migrated(conn: Connection) -> None:
     present = set(inspect(conn).get_table_names()) - {"alembic_version"}
     ours = tables_at("head")
     expected = tables_at(revision)
+    if conn.dialect.name != "sqlite":  # SQLite's full-text tables (bot/search.py)
+        ours = frozenset(n for n in ours if not search.is_index_table(n))
+        expected = frozenset(n for n in expected if not search.is_index_table(n))
     strays = sorted(
         name for name in present - expected if name in ours or name.startswith("_alembic_tmp_")
     )
