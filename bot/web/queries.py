@@ -427,19 +427,18 @@ def queue(
     elif f.assignee:
         conds.append(Case.handler == f.assignee.lower())
 
-    if found is not None:
-        # A search is evaluated once: up to COUNT_CAP cases, whose ids then drive every
-        # segment's query (a longer list keeps the search as a subquery).
-        hits = list(s.scalars(select(Case.id).where(*conds).limit(COUNT_CAP + 1)))
-        total = len(hits)
-        if total <= COUNT_CAP:
-            conds = [c for c in conds if c is not found] + [Case.id.in_(hits or [0])]
-    else:
-        total = _count(s, conds, worklist)
+    # Read once, up to COUNT_CAP: a short list (a search, "assigned to me", a narrow filter)
+    # is ordered from that one read; a long one (the queue) is walked segment by segment.
+    hits = _matching(s, conds, worklist)
+    total = len(hits)
     size = f.per_page
     position = cursor.position if cursor else 0
     if f.sort:
+        if total <= COUNT_CAP:
+            conds = [Case.id.in_(hits or [0])]
         keys = _page_by_column(s, conds, SORTS[f.sort], f.desc, cursor, size + 1)
+    elif total <= COUNT_CAP:
+        keys = _order_few(s, hits, today, horizons, cursor, size + 1)
     else:
         keys = _page_by_urgency(
             s, conds, today, horizons, worklist, cursor, size + 1, found is not None and sqlite
@@ -456,22 +455,72 @@ def queue(
     )
 
 
-def _count(s: Session, conds: list[ColumnElement[bool]], worklist: bool) -> int:
-    """How many cases the list holds, up to COUNT_CAP + 1. The open queue is counted as its
-    two parts, each through an index: the worklist (ix_cases_worklist), then the few cases
-    that are there only for a letter waiting for a person."""
+def _matching(s: Session, conds: list[ColumnElement[bool]], worklist: bool) -> list[int]:
+    """The ids of the cases the list holds, up to COUNT_CAP + 1 (unordered). The open queue is
+    read as its two parts, each through an index: the worklist (ix_cases_worklist), then the
+    few cases that are there only for a letter waiting for a person."""
 
-    def capped(where: list[ColumnElement[bool]]) -> int:
-        sub = select(Case.id).where(*where).limit(COUNT_CAP + 1).subquery()
-        return int(s.scalar(select(func.count()).select_from(sub)) or 0)
+    def capped(where: list[ColumnElement[bool]]) -> list[int]:
+        return list(s.scalars(select(Case.id).where(*where).limit(COUNT_CAP + 1)))
 
     if not worklist:
         return capped(conds)
     work = [Case.needs_person == true(), Case.status != literal_column("'closed'")]
-    total = capped([*conds, *work])
-    if total <= COUNT_CAP:
-        total += capped([*conds, Case.needs_person == false(), Case.id.in_(_waiting_ids())])
-    return total
+    ids = capped([*conds, *work])
+    if len(ids) <= COUNT_CAP:
+        ids += capped([*conds, Case.needs_person == false(), Case.id.in_(_waiting_ids())])
+    return ids
+
+
+def _order_few(
+    s: Session,
+    ids: list[int],
+    today: date,
+    horizons: Mapping[str, date],
+    cursor: Cursor | None,
+    limit: int,
+) -> list[tuple[int, int]]:
+    """Urgency order of a short list (at most COUNT_CAP cases, e.g. a search, "assigned to
+    me"), worked out from one read of their keys: the same segments and order as
+    :func:`_segments`, without a query per segment."""
+    rows = s.execute(
+        select(Case.id, Case.service, Case.safeguarding, Case.due_on, Case.received_at).where(
+            Case.id.in_(ids)
+        )
+    ).all()
+    waiting = set(
+        s.scalars(
+            select(OutboxLetter.case_id).where(
+                OutboxLetter.case_id.in_(ids),
+                OutboxLetter.status.in_(WAITING_LETTER_STATUSES),
+            )
+        )
+    )
+    keyed = []
+    for r in rows:
+        due = r.due_on
+        if r.safeguarding:
+            seg = 0 if due is not None else 1
+        elif r.id in waiting:
+            seg = 2 if due is not None else 3
+        elif due is None:
+            seg = 8
+        elif due < today:
+            seg = 4
+        elif due == today:
+            seg = 5
+        elif due <= horizons.get(r.service, today):
+            seg = 6
+        else:
+            seg = 7
+        undated = seg in (1, 3, 8)
+        keyed.append(((seg, date.min if undated else due, r.received_at, r.id), seg, r.id))
+    keyed.sort()
+    if cursor is not None:
+        anchor = next((k for k, _seg, i in keyed if i == cursor.case_id), None)
+        if anchor is not None:
+            keyed = [x for x in keyed if x[0] > anchor]
+    return [(seg, i) for _k, seg, i in keyed[:limit]]
 
 
 def _page_by_urgency(
