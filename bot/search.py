@@ -143,13 +143,20 @@ SAFEGUARDING_WHERE = {
 
 
 def index_statements(dialect: str) -> list[str]:
+    prefix = []
+    if dialect == "postgresql":  # reference and address prefixes (LIKE 'x%') under any locale
+        prefix = [
+            "CREATE INDEX ix_cases_reference_prefix ON cases (reference text_pattern_ops)",
+            "CREATE INDEX ix_cases_sender_addr_prefix ON cases (sender_addr text_pattern_ops)",
+        ]
     return [
+        *prefix,
         f"CREATE INDEX ix_cases_worklist ON cases (due_on, received_at, id) "
         f"WHERE {WORKLIST_WHERE[dialect]}",
-        # partial: most cases have no handler, and statistics over the NULLs would make the
-        # planner think an assignee matches a large share of all cases
         f"CREATE INDEX ix_cases_safeguarding_open ON cases (due_on, received_at, id) "
         f"WHERE {SAFEGUARDING_WHERE[dialect]}",
+        # partial: most cases have no handler, and statistics over the NULLs would make the
+        # planner think an assignee matches a large share of all cases
         "CREATE INDEX ix_cases_handler ON cases (handler, due_on, received_at, id) "
         "WHERE handler IS NOT NULL",
     ]
@@ -161,6 +168,8 @@ def drop_statements(dialect: str) -> list[str]:
         "DROP INDEX ix_cases_safeguarding_open",
         "DROP INDEX ix_cases_handler",
     ]
+    if dialect == "postgresql":
+        out += ["DROP INDEX ix_cases_reference_prefix", "DROP INDEX ix_cases_sender_addr_prefix"]
     if dialect == "sqlite":
         for table in ("cases", "messages"):
             out += [f"DROP TRIGGER IF EXISTS {table}_fts_{x}" for x in ("ai", "ad", "au")]

@@ -354,7 +354,10 @@ def _prefix(column: Any, prefix: str, binary_collation: bool) -> ColumnElement[b
     elsewhere (locale collations) LIKE with escaping is the exact test."""
     if binary_collation:
         return and_(column >= prefix, column < prefix + "\uffff")
-    return column.startswith(prefix, autoescape=True)
+    # PostgreSQL: a LIKE pattern with a constant prefix uses the column's text_pattern_ops
+    # index (bot/search.py); the pattern is built here so that the plan sees its prefix.
+    escaped = prefix.replace("/", "//").replace("%", "/%").replace("_", "/_")
+    return column.like(escaped + "%", escape="/")
 
 
 def queue(
