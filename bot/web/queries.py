@@ -32,12 +32,14 @@ from sqlalchemy import (
     case,
     false,
     func,
+    intersect,
     literal,
     literal_column,
     or_,
     select,
     true,
     tuple_,
+    union,
 )
 from sqlalchemy.orm import Session
 
@@ -336,6 +338,8 @@ def _search(
     q = q.strip()
     if not q:
         return None
+    if dialect != "sqlite":
+        return _search_as_ids(q, dialect, bodies_for, viewer)
     found = [_prefix(Case.reference, q.upper(), dialect == "sqlite")]
     if bodies_for:
         text_conds = [_prefix(Case.sender_addr, q.lower(), dialect == "sqlite")]
@@ -347,6 +351,43 @@ def _search(
             readable.append(func.lower(Case.handler) == viewer.lower())
         found.append(and_(Case.service.in_(list(bodies_for)), or_(*readable), or_(*text_conds)))
     return or_(*found)
+
+
+def _search_as_ids(
+    q: str, dialect: str, bodies_for: Sequence[str], viewer: str
+) -> ColumnElement[bool]:
+    """:func:`_search` as one ``id IN (a UNION of index lookups)``: PostgreSQL's planner
+    then joins the few ids found instead of testing an OR on every case."""
+
+    def readable(t: Any) -> ColumnElement[bool]:
+        if viewer:
+            return or_(t.c.restricted.is_(False), func.lower(t.c.handler) == viewer.lower())
+        return t.c.restricted.is_(False)
+
+    by_ref = Case.__table__.alias("by_ref")
+    parts: list[Any] = [select(by_ref.c.id).where(_prefix(by_ref.c.reference, q.upper(), False))]
+    if bodies_for:
+        by_addr = Case.__table__.alias("by_addr")
+        parts.append(
+            select(by_addr.c.id).where(
+                _prefix(by_addr.c.sender_addr, q.lower(), False),
+                by_addr.c.service.in_(list(bodies_for)),
+                readable(by_addr),
+            )
+        )
+        words = search.terms(q)
+        if words:
+            by_words = Case.__table__.alias("by_words")
+            each = [search.matching_case_ids(dialect, w) for w in words]
+            found = each[0] if len(each) == 1 else intersect(*each)
+            parts.append(
+                select(by_words.c.id).where(
+                    by_words.c.id.in_(found),
+                    by_words.c.service.in_(list(bodies_for)),
+                    readable(by_words),
+                )
+            )
+    return Case.id.in_(union(*parts))
 
 
 def _prefix(column: Any, prefix: str, binary_collation: bool) -> ColumnElement[bool]:
