@@ -325,6 +325,10 @@ def _after_column(sort: Sort, desc: bool, value: Any, case_id: int) -> ColumnEle
     return row < key if desc else row > key
 
 
+#: What a case reference looks like (DUR-2026-0042), whole or its start from the year on.
+_REFERENCE = re.compile(r"[A-Za-z]{2,6}-[0-9]{4}-[0-9]*")
+
+
 def _search(
     q: str,
     dialect: str,
@@ -338,6 +342,8 @@ def _search(
     q = q.strip()
     if not q:
         return None
+    if _REFERENCE.fullmatch(q):  # a reference (or the start of one): its unique index alone
+        return _prefix(Case.reference, q.upper(), dialect == "sqlite")
     if dialect != "sqlite":
         return _search_as_ids(q, dialect, bodies_for, viewer)
     found = [_prefix(Case.reference, q.upper(), dialect == "sqlite")]
