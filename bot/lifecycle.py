@@ -77,6 +77,8 @@ class ClosureReason(StrEnum):
     OMBUDSMAN = "ombudsman"
     OUT_OF_TIME = "out_of_time"
     OUT_OF_SCOPE = "out_of_scope"
+    #: an advice enquiry answered (bot.web.actions.advice_given): not a complaint's outcome
+    ADVICE_GIVEN = "advice_given"
 
 
 class Action(StrEnum):

@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
 )
 from sqlalchemy import false as sa_false
 from sqlalchemy.engine import Dialect
@@ -335,6 +336,35 @@ Index("ix_cases_safeguarding", Case.safeguarding)
 Index("ix_cases_kind", Case.kind)
 Index("ix_cases_due_on", Case.due_on)
 Index("ix_outbox_status_case_id", OutboxLetter.status, OutboxLetter.case_id)
+# 0017_search: the queue pages through open cases that need a person by keyset, in deadline
+# order (bot/web/queries.py); the assignee filters; the enquiries view. The full-text index
+# (SQLite FTS5 tables and triggers, PostgreSQL generated tsvector columns) is not mapped:
+# bot/search.py owns it.
+Index(
+    "ix_cases_worklist",
+    Case.due_on,
+    Case.received_at,
+    Case.id,
+    sqlite_where=text("needs_person = 1 AND status <> 'closed'"),
+    postgresql_where=text("needs_person = true AND status <> 'closed'"),
+)
+Index(
+    "ix_cases_safeguarding_open",
+    Case.due_on,
+    Case.received_at,
+    Case.id,
+    sqlite_where=text("safeguarding = 1 AND status <> 'closed'"),
+    postgresql_where=text("safeguarding = true AND status <> 'closed'"),
+)
+Index(
+    "ix_cases_handler",
+    Case.handler,
+    Case.due_on,
+    Case.received_at,
+    Case.id,
+    sqlite_where=text("handler IS NOT NULL"),
+    postgresql_where=text("handler IS NOT NULL"),
+)
 
 
 class User(Base):

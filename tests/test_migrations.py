@@ -16,11 +16,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, inspect, text
 
-from bot import db
+from bot import db, search
 
 REPO = Path(__file__).resolve().parents[1]
 MIGRATE = "import sys; from bot import db; db.upgrade(db.make_engine(sys.argv[1]))"
 HEAD_TABLES = db.tables_at("head")
+#: PostgreSQL has no full-text tables: its search index is a column (bot/search.py).
+PG_HEAD_TABLES = frozenset(t for t in HEAD_TABLES if not search.is_index_table(t))
 
 
 def migrator(url: str, crash_at: str | None = None) -> subprocess.Popen[str]:
@@ -99,7 +101,7 @@ def test_killed_at_every_statement_then_started_again_reaches_head(
     assert kills * step > 80
     versions, tables = schema(url)
     assert versions == [head_revision()]
-    assert tables == HEAD_TABLES
+    assert tables == (HEAD_TABLES if backend == "sqlite" else PG_HEAD_TABLES)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
@@ -118,7 +120,7 @@ def test_two_processes_migrating_an_empty_database_at_once(
             assert proc.returncode == 0, err
         versions, tables = schema(url)
         assert versions == [head_revision()]
-        assert tables == HEAD_TABLES
+        assert tables == (HEAD_TABLES if backend == "sqlite" else PG_HEAD_TABLES)
         if backend == "sqlite":
             Path(url.removeprefix("sqlite:///")).unlink()
             for extra in ("-wal", "-shm"):

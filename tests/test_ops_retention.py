@@ -11,10 +11,12 @@ import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
+from bot import search
 from bot.config import ConfigError, parse_config
 from bot.models import Attachment, Case, CaseEvent, CaseNote, Message, OutboxLetter, QuarantineItem
 from bot.ops.retention import months_before, scrub
@@ -173,6 +175,46 @@ def test_raw_then_anonymised_on_the_configured_dates(tmp_path: Path, db_url: str
         assert b"Larkspur" not in stored
         assert b"Jordan" not in stored
         assert b"Quillfeather" in stored
+
+
+def _found(app: Any, words: str) -> set[int]:
+    """The cases the full-text index finds for ``words`` (bot/search.py)."""
+    with app.sessions() as s:
+        cond = search.condition(s.get_bind().dialect.name, words, Case.id)
+        return set(s.scalars(select(Case.id).where(cond)))
+
+
+def test_anonymised_words_leave_the_search_index(tmp_path: Path, db_url: str) -> None:
+    config = _write_config(tmp_path, db_url, RULES)
+    ingest(config, tmp_path, {"a": FAMILY_A, "b": FAMILY_B})
+    app = app_for(config)
+    a = case_of(app, "okafor@example.org")
+    b = case_of(app, "j.okafor@example.org")
+    close_case(app, a.id, CLOSED_AT, note="Phoned Jordan; resolved.")
+    assert _found(app, "Okafor") == {a.id, b.id}
+    assert _found(app, "larkspur review") == {a.id}  # subject and message text
+    assert _found(app, "Jordan Okafor") == {a.id}
+    app.engine.dispose()
+    run(config, "--now", "2033-01-16T00:00:00+00:00")
+    app = app_for(config)
+    try:
+        assert _found(app, "Okafor") == {b.id}  # the other family's open case still found
+        assert _found(app, "Larkspur") == set()
+        assert _found(app, "Jordan") == set()
+        assert _found(app, "Quillfeather") == {b.id}
+        with app.sessions() as s:  # the reference is kept, so it is still found
+            assert a.id in set(
+                s.scalars(select(Case.id).where(search.condition(
+                    s.get_bind().dialect.name, a.reference, Case.id
+                )))
+            )  # fmt: skip
+    finally:
+        app.engine.dispose()
+    if db_url.startswith("sqlite"):
+        # the index's own pages keep no erased word either (FTS5 stores lower-case tokens)
+        stored = b"".join(p.read_bytes() for p in (tmp_path / "var").glob("ret.db*"))
+        assert b"larkspur" not in stored.lower()  # (the Message-ID <jordan-1@...> is kept)
+        assert b"quillfeather" in stored.lower()
 
 
 def _quarantined(config: Path, tmp_path: Path) -> None:

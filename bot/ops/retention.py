@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, exists, func, or_, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import search
 from bot.casestate import add_event
 from bot.config import RetentionConfig, RetentionRule
 from bot.models import (
@@ -388,6 +389,12 @@ def run_retention(
                     s.commit()
             report.actions.extend(actions)
     if report.actions and not dry_run:
+        with sessions() as s:
+            # the search index (bot/search.py) drops erased words at once; merging it also
+            # removes them from the index's older segments, whose pages are then zeroed
+            _secure_delete(s)
+            search.purge_deleted(s.connection())
+            s.commit()
         with sessions() as s:
             _checkpoint(s)
     return report

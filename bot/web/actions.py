@@ -854,6 +854,31 @@ def send_reply(ctx: Ctx, case: Case, subject: str, text: str, token: str) -> str
     return f"reply to {draft.to_addr} {queued(ctx)}"
 
 
+def advice_given(ctx: Ctx, case: Case, note: str = "") -> str:
+    """Close an advice enquiry in one step: the advice was given (by phone, by email...).
+    Only an enquiry, and not one flagged for safeguarding (that needs a person's decision on
+    the case page). Recorded on the trail like any closure, reason ``advice_given``."""
+    if case.kind != "enquiry":
+        raise ActionError(
+            f"{case.reference} is a {case.kind.replace('_', ' ')}, not an enquiry: "
+            "close it from its page with a reason"
+        )
+    if case.safeguarding:
+        raise ActionError(
+            f"{case.reference} is flagged for safeguarding: open the case and decide there"
+        )
+    service = ctx.services[case.service]
+    ev = apply_transition(
+        ctx,
+        case,
+        Action.CLOSE,
+        ctx.today(service),
+        reason=ClosureReason.ADVICE_GIVEN.value,
+        note=note.strip(),
+    )
+    return f"{case.reference}: {ev['description']}"
+
+
 def save_learning(
     ctx: Ctx, case: Case, you_said: str, we_did: str, what_else: str, justification: str
 ) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from datetime import date
 
 from flask import abort, request
 from werkzeug.routing import BaseConverter
@@ -78,6 +79,19 @@ def choice_arg(name: str, allowed: Iterable[str]) -> str:
     if raw and raw not in options:
         abort(400, description=f"{name}: {_shown(raw)} is not one of {', '.join(options)}.")
     return raw
+
+
+def date_arg(name: str) -> date | None:
+    """``?name=`` as a date (YYYY-MM-DD); None when absent or empty."""
+    raw = request.args.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", raw):
+            raise ValueError(raw)
+        return date.fromisoformat(raw)
+    except ValueError:
+        abort(400, description=f"{name}: expected a date (YYYY-MM-DD), not {_shown(raw)}.")
 
 
 def text_arg(name: str, max_chars: int) -> str:

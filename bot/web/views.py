@@ -179,15 +179,7 @@ def index() -> Any:
     app = state().app
     visible = user.visible_services(_all_services())
     bodies_for = {s for s in visible if user.reads_bodies(s)}
-    f = queries.QueueFilters(
-        service=params.choice_arg("service", visible),
-        kind=params.choice_arg("kind", actions.KINDS),
-        stage=params.int_arg("stage", 1, queries.MAX_STAGE),
-        status=params.choice_arg("status", queries.STATUSES),
-        q=params.text_arg("q", 200).strip(),
-        page=params.int_arg("page", 1, queries.MAX_PAGE) or 1,
-        per_page=params.int_arg("per_page", 1, queries.MAX_PAGE_SIZE) or queries.PAGE_SIZE,
-    )
+    f = queue_filters(visible, bodies_for, user)
     now = _now()
     today = to_london(now, LONDON).date()
     with app.sessions() as s:
@@ -203,7 +195,8 @@ def index() -> Any:
         )
         waiting = queries.flood_banners(s, visible, now)
         late = letters_waiting(s, now, visible)
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
+        assignees = _assignees(s, visible)
+    args = {k: v for k, v in request.args.items() if k != "after" and v}
     return render_template(
         "queue.html",
         page=page,
@@ -211,11 +204,60 @@ def index() -> Any:
         services=visible,
         kinds=actions.KINDS,
         statuses=queries.STATUSES,
+        ranks=queries.RANKS,
         today=today,
         args=args,
         waiting=waiting,
         can_log=any(user.can_act(s) for s in visible),
         letters_waiting=late,
+        sorts=_sorts_for(visible, bodies_for),
+        assignees=assignees,
+        can_close_enquiries={s for s in visible if user.can_act(s)},
+    )
+
+
+def _sorts_for(visible: list[str], bodies_for: set[str]) -> dict[str, queries.Sort]:
+    """The columns this person may sort by: not by what they may not read."""
+    reads_all = set(visible) <= bodies_for
+    return {k: v for k, v in queries.SORTS.items() if reads_all or not v.bodies}
+
+
+def _assignees(s: Session, visible: list[str]) -> list[str]:
+    """The accounts a case of these services can be assigned to (the assignee filter)."""
+    return sorted(
+        u.email
+        for u in s.scalars(select(User).where(User.active.is_(True)))
+        if "coordinator" in (u.roles or [])
+        and (not u.services or any(v in u.services for v in visible))
+    )
+
+
+def queue_filters(
+    visible: list[str], bodies_for: set[str], user: Principal
+) -> queries.QueueFilters:
+    """The queue's query parameters, each checked (a bad one answers 400 naming it)."""
+    after = params.text_arg("after", 40).strip()
+    if after and queries.parse_cursor(after) is None:
+        abort(400, description="after: not a position in this list; start from the first page.")
+    sort = params.choice_arg("sort", list(_sorts_for(visible, bodies_for)))
+    assignee = params.text_arg("assignee", 320).strip().lower()
+    if assignee and assignee != "none" and not actions.valid_email(assignee):
+        abort(400, description="assignee: expected an email address or 'none'.")
+    return queries.QueueFilters(
+        service=params.choice_arg("service", visible),
+        kind=params.choice_arg("kind", actions.KINDS),
+        stage=params.int_arg("stage", 1, queries.MAX_STAGE),
+        status=params.choice_arg("status", queries.STATUSES),
+        q=params.text_arg("q", 200).strip(),
+        per_page=params.int_arg("per_page", 1, queries.MAX_PAGE_SIZE) or queries.PAGE_SIZE,
+        view=params.choice_arg("view", queries.VIEWS) or "complaints",
+        due_from=params.date_arg("due_from"),
+        due_to=params.date_arg("due_to"),
+        assignee=assignee,
+        mine=params.choice_arg("mine", ["1"]) == "1",
+        sort=sort,
+        desc=params.choice_arg("dir", ["asc", "desc"]) == "desc",
+        after=after,
     )
 
 
@@ -424,7 +466,11 @@ def case_page(case_id: int) -> Any:
             kinds=actions.KINDS,
             outcomes=actions.OUTCOMES,
             justifications=actions.JUSTIFICATIONS,
-            closure_reasons=[r.value for r in ClosureReason if r.value != "withdrawn"],
+            closure_reasons=[
+                r.value
+                for r in ClosureReason
+                if r.value != "withdrawn" and (r.value != "advice_given" or case.kind == "enquiry")
+            ],
             tz=service.tz,
         )
         if (case.flags or {}).get("new_message") and user.can_act(case.service):
@@ -633,6 +679,10 @@ def _act_safeguarding_clear(ctx: Ctx, case: Case) -> str:
     )
 
 
+def _act_advice_given(ctx: Ctx, case: Case) -> str:
+    return actions.advice_given(ctx, case, request.form.get("note", ""))
+
+
 def _act_learning(ctx: Ctx, case: Case) -> str:
     return actions.save_learning(
         ctx,
@@ -707,6 +757,7 @@ ACTIONS: dict[str, Callable[[Ctx, Case], str]] = {
     "investigate": _act_investigate,
     "withdraw": _act_withdraw,
     "close": _act_close,
+    "advice-given": _act_advice_given,
     "learning": _act_learning,
     "figures": _act_figures,
     "note": _act_note,
@@ -746,6 +797,8 @@ def case_action(case_id: int, action: str) -> BaseResponse:
         # done, and no longer theirs to see: back to their cases, not to a 404
         flash("The case has been passed to its handler and has left your view.", "ok")
         return redirect(url_for("web.index"), code=303)
+    if request.form.get("back") == "enquiries":  # the one-click close on the enquiries list
+        return redirect(url_for("web.index", view="enquiries"), code=303)
     return redirect(url_for("web.case_page", case_id=case_id), code=303)
 
 

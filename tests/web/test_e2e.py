@@ -160,7 +160,8 @@ def test_coordinator_works_cases_in_a_real_browser(
         assert safe in first.inner_text() and "Safeguarding" in first.inner_text()
         shot(page, "01-queue")
 
-        # correct a kind: the enquiry was a complaint
+        # correct a kind: the enquiry was a complaint (enquiries have their own list)
+        page.click("nav.views a:has-text('Advice enquiries')")
         page.click(f"text={enquiry}")
         page.select_option("#act-classify select[name=kind]", "complaint")
         page.click("#act-classify button")

@@ -369,9 +369,9 @@ def test_queue_is_most_urgent_first_and_filters(web: Web) -> None:
     assert re.findall(r'<td><a href="/cases/(\d+)">', html) == [str(ids["overdue"])]
     html = b.get("/?kind=compliment").get_data(as_text=True)
     assert "Nothing here" in html
-    # a page past the end shows the last page; a bad value says which parameter (400)
-    assert b.get("/?page=99").status_code == 200
-    for bad in ("service=stoke", "stage=x", "status=bogus", "page=0"):
+    # pages are keyset positions (issue 17: no OFFSET); a bad value says which parameter (400)
+    assert b.get("/?after=0.99999.50").status_code == 200  # a case that is gone: first page
+    for bad in ("service=stoke", "stage=x", "status=bogus", "after=0", "due_from=2026-13-01"):
         resp = b.get(f"/?{bad}")
         assert resp.status_code == 400, bad
         assert bad.split("=")[0] + ":" in resp.get_data(as_text=True), bad
@@ -383,9 +383,15 @@ def test_queue_paginates(web: Web) -> None:
     b = web.client()
     b.login(COORD)
     first = b.get("/").get_data(as_text=True)
-    assert "page 1 of 2" in first and len(re.findall(r'<td><a href="/cases/', first)) == 50
-    second = b.get("/?page=2").get_data(as_text=True)
-    assert len(re.findall(r'<td><a href="/cases/', second)) == 3
+    assert "cases 1 to 50 of 53" in first and len(re.findall(r'<td><a href="/cases/', first)) == 50
+    after = re.search(r'href="/\?after=([0-9.]+)" rel="next"', first)
+    assert after is not None
+    second = b.get(f"/?after={after.group(1)}").get_data(as_text=True)
+    assert "cases 51 to 53 of 53" in second and 'rel="next"' not in second
+    ids = re.findall(r'<td><a href="/cases/(\d+)', first) + re.findall(
+        r'<td><a href="/cases/(\d+)', second
+    )
+    assert len(set(ids)) == 53
 
 
 # ------------------------------------------------------------------------ trail, actions
