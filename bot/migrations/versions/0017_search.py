@@ -22,7 +22,7 @@ from alembic import op
 from bot import search
 
 revision = "0017_search"
-down_revision = "0008_routing"
+down_revision = "0018_health"
 branch_labels = None
 depends_on = None
 
