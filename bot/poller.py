@@ -270,6 +270,15 @@ def poll_all_once(app: App) -> tuple[list[PollStats], list[str]]:
     return results, errors
 
 
+def _warm_classifier(app: App) -> None:
+    """The daemon loads the shipped classifier (spaCy, the model) before it reads mail, so
+    the first message waits for nothing; a cron ``poll-once`` loads it only when mail came."""
+    import classifiers
+
+    if app.intake.env.classifier is classifiers.classify:
+        classifiers.get_classifier()
+
+
 def run_daemon(app: App, stop: threading.Event) -> None:
     # Letters leave from their own thread (a slow or absent SMTP server never holds up
     # intake); each commit wakes it, so a letter goes within the poll cycle that logged it.
@@ -291,6 +300,7 @@ def run_daemon(app: App, stop: threading.Event) -> None:
     from bot.ops.retention import start_daily  # retention once a day, if configured
 
     threads += start_daily(app, stop)
+    _warm_classifier(app)
     for cfg in app.config.mailboxes:
         worker = MailboxWorker(app, cfg, stop, on_commit=sender.wake.set)
         t = threading.Thread(target=worker.run, name=f"mailbox-{cfg.name}", daemon=True)

@@ -4,6 +4,7 @@ shows them. All mail is fictional."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -152,6 +153,17 @@ def test_backup_while_the_daemon_writes_is_consistent(tmp_path: Path) -> None:
         while not db_path.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         writer.start()
+
+        def logged() -> int:
+            with contextlib.closing(sqlite3.connect(db_path, timeout=30)) as conn:
+                try:
+                    return int(conn.execute("SELECT count(*) FROM cases").fetchone()[0])
+                except sqlite3.OperationalError:  # the schema is not there yet
+                    return 0
+
+        # The backups must overlap the daemon's writing: wait for its first case.
+        while logged() == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)
         seen: list[int] = []
         for i in range(4):
             dest = tmp_path / f"b{i}.db"

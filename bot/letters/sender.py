@@ -723,9 +723,14 @@ class Sender:
         return stats
 
     def run(self, stop: threading.Event) -> None:
-        """Drain, then sleep until woken (a commit, shutdown) or :attr:`idle_wait` passes."""
-        if self.heartbeat is not None:
-            self.heartbeat.start()
+        """Drain, then sleep until woken (a commit, shutdown) or :attr:`idle_wait` passes.
+        A running sender always says so (its heartbeat: ``status``, ``/healthz`` and the web
+        UI's "the sender sends it within a minute" read it)."""
+        if self.heartbeat is None:
+            from bot.health import OUTBOX, SENDER, Heartbeat
+
+            self.heartbeat = Heartbeat(self.sessions, SENDER, OUTBOX, 15.0, clock=self.clock)
+        self.heartbeat.start()
         while not stop.is_set():
             self.wake.clear()
             try:

@@ -67,6 +67,8 @@ STATUSES = (
     "investigating",
     "responded",
     "next_stage_requested",
+    "informal",
+    "awaiting_writing",
     "closed",
 )
 
@@ -842,7 +844,12 @@ def deadline_badges(
     if status in running and respond_by is not None:
         out.append(badge_for("Respond", respond_by, today, service))
     if not out:
-        out.append(Badge("none", "No deadline running" if status != "closed" else "Closed"))
+        label = {
+            "closed": "Closed",
+            "informal": "Informal: no formal clock running",
+            "awaiting_writing": "Waiting for the complaint in writing: no formal clock yet",
+        }.get(status, "No deadline running")
+        out.append(Badge("none", label))
     return out
 
 
@@ -873,7 +880,14 @@ def reports(s: Session, services: Sequence[str], today: date) -> dict[str, Any]:
     overdue = _counts(
         s.execute(
             select(Case.service, func.count())
-            .where(Case.service.in_(services), Case.due_on < today, Case.status != "closed")
+            .where(
+                Case.service.in_(services),
+                Case.due_on < today,
+                Case.status != "closed",
+                # the procedures' clocks only: a compliment's courtesy reply is not overdue
+                Case.kind.in_(("complaint", "stage2_request")),
+                Case.merged_into_id.is_(None),
+            )
             .group_by(Case.service)
         ).all()
     )
