@@ -38,43 +38,21 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.ingest import corpus_messages  # noqa: E402
-from tests.servers import DovecotServer, PostgresServer, free_port  # noqa: E402
+from tests.servers import (  # noqa: E402
+    DovecotServer,
+    ImapAccount,
+    PostgresServer,
+    free_port,
+    imap_smtp_config,
+)
 from tests.smtpsink import SmtpSink  # noqa: E402
 
 PASSWORD_ENV = "SENDIASS_BENCH_IMAP_PASSWORD"
 
 
-def write_config(folder: Path, db_url: str, imap_host: str, imap_port: int, user: str,
-                 smtp_port: int) -> Path:  # fmt: skip
+def write_config(folder: Path, db_url: str, account: ImapAccount, smtp_port: int) -> Path:
     path = folder / "bench.toml"
-    path.write_text(
-        f"""
-[database]
-url = "{db_url}"
-
-[[mailbox]]
-name = "durham-imap"
-service = "durham"
-source = "imap"
-host = "{imap_host}"
-port = {imap_port}
-tls = "none"
-username = "{user}"
-password_env = "{PASSWORD_ENV}"
-
-[outbound]
-transport = "smtp"
-host = "127.0.0.1"
-port = {smtp_port}
-tls = "none"
-
-# A benchmark of throughput, not of flood control: let every letter go.
-[letters]
-max_per_hour = 1000000
-max_per_domain_per_day = 1000000
-""",
-        encoding="utf-8",
-    )
+    path.write_text(imap_smtp_config(db_url, account, smtp_port, PASSWORD_ENV), encoding="utf-8")
     return path
 
 
@@ -140,9 +118,7 @@ def main() -> int:
                 db_url = pg.create_database()
             else:
                 db_url = f"sqlite:///{folder / 'bench.db'}"
-            config = write_config(
-                folder, db_url, account.host, account.port, account.user, smtp.port
-            )
+            config = write_config(folder, db_url, account, smtp.port)
             # The first run creates the schema (migrations): not part of what cron pays.
             first, _, _ = run_cli(config, "poll-once")
             print(f"first run (creates the database): {first:.2f}s")

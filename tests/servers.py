@@ -53,6 +53,7 @@ __all__ = [
     "cleanup_stale",
     "ensure_system_user",
     "free_port",
+    "imap_smtp_config",
 ]
 
 HOST = "127.0.0.1"
@@ -1047,3 +1048,32 @@ class PostgresServer(_Server):
             conn.execute(
                 sql.SQL("drop database if exists {} with (force)").format(sql.Identifier(name))
             )
+
+
+def imap_smtp_config(
+    db_url: str, account: ImapAccount, smtp_port: int, password_env: str, extra: str = ""
+) -> str:
+    """The TOML of a daemon reading ``account`` over IMAP and sending to an SMTP server on
+    127.0.0.1 at ``smtp_port``, flood caps lifted (for tests and benchmarks that are not about
+    flood control); ``extra`` is appended (more tables)."""
+    return f"""
+[database]
+url = "{db_url}"
+[[mailbox]]
+name = "durham-imap"
+service = "durham"
+source = "imap"
+host = "{account.host}"
+port = {account.port}
+tls = "none"
+username = "{account.user}"
+password_env = "{password_env}"
+[outbound]
+transport = "smtp"
+host = "127.0.0.1"
+port = {smtp_port}
+tls = "none"
+[letters]
+max_per_hour = 1000000
+max_per_domain_per_day = 1000000
+{extra}"""

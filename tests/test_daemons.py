@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, func, select
 
 from bot.models import Message, OutboxLetter
 from tests.mailfactory import make_email
-from tests.servers import ImapAccount
+from tests.servers import ImapAccount, imap_smtp_config
 from tests.smtpsink import SmtpSink
 
 REPO = Path(__file__).resolve().parents[1]
@@ -39,32 +39,19 @@ def wait_for(check: Callable[[], bool], timeout: float = 60.0, what: str = "cond
 
 def config(tmp_path: Path, db_url: str, account: ImapAccount, smtp: SmtpSink) -> Path:
     path = tmp_path / "two.toml"
+    # This test is about leases, not flood control: the helper lifts the per-service caps.
     path.write_text(
-        f"""
-[database]
-url = "{db_url}"
-[[mailbox]]
-name = "durham-imap"
-service = "durham"
-source = "imap"
-host = "{account.host}"
-port = {account.port}
-tls = "none"
-username = "{account.user}"
-password_env = "{PASSWORD_ENV}"
-[outbound]
-transport = "smtp"
-host = "127.0.0.1"
-port = {smtp.port}
-tls = "none"
-[letters]
-# This test is about leases, not flood control: lift the per-service caps.
-max_per_hour = 1000000
-max_per_domain_per_day = 1000000
+        imap_smtp_config(
+            db_url,
+            account,
+            smtp.port,
+            PASSWORD_ENV,
+            """
 [daemon]
 poll_interval = 0.5
 backoff_initial = 0.2
 """,
+        ),
         encoding="utf-8",
     )
     return path

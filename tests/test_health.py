@@ -29,7 +29,7 @@ from bot.health import METRICS
 from bot.web import create_app
 from tests.apphelpers import make_config_data
 from tests.mailfactory import make_email
-from tests.servers import DovecotServer, ImapAccount, free_port
+from tests.servers import DovecotServer, ImapAccount, free_port, imap_smtp_config
 from tests.smtpsink import SmtpSink
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,26 +60,12 @@ def write_config(tmp_path: Path, account: ImapAccount, smtp: SmtpSink) -> Path:
     (tmp_path / "web.key").write_text(SECRET, encoding="utf-8")
     path = tmp_path / "health.toml"
     path.write_text(
-        f"""
-[database]
-url = "sqlite:///{tmp_path}/var/health.db"
-[[mailbox]]
-name = "durham-imap"
-service = "durham"
-source = "imap"
-host = "{account.host}"
-port = {account.port}
-tls = "none"
-username = "{account.user}"
-password_env = "{PASSWORD_ENV}"
-[outbound]
-transport = "smtp"
-host = "127.0.0.1"
-port = {smtp.port}
-tls = "none"
-[letters]
-max_per_hour = 1000000
-max_per_domain_per_day = 1000000
+        imap_smtp_config(
+            f"sqlite:///{tmp_path}/var/health.db",
+            account,
+            smtp.port,
+            PASSWORD_ENV,
+            f"""
 [daemon]
 poll_interval = 0.5
 backoff_initial = 0.2
@@ -93,6 +79,7 @@ poll_stale_after = 3
 cookie_secure = false
 secret_key_file = "{tmp_path}/web.key"
 """,
+        ),
         encoding="utf-8",
     )
     return path
