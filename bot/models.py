@@ -29,12 +29,15 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    func,
     text,
 )
 from sqlalchemy import false as sa_false
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, validates
 from sqlalchemy.types import TypeDecorator
+
+from bot.recipients import domain_of, normalise_address
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -266,8 +269,19 @@ class OutboxLetter(Base):
     # 0009_crash_safety: when this claim began handing the letter to the server (before
     # DATA); a crash after it means "the server may have it".
     handed_over_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # 0021_outbox_keys: the recipient as keys (bot/recipients.py), set from ``to_addr`` by
+    # :meth:`_keys` on every assignment, so the per-sender cap and the per-domain flood limit
+    # are indexed equalities. Retention's erasure of ``to_addr`` erases them too.
+    to_key: Mapped[str | None] = mapped_column(String(320))
+    to_domain: Mapped[str | None] = mapped_column(String(255))
 
     case: Mapped[Case | None] = relationship()
+
+    @validates("to_addr")
+    def _keys(self, _key: str, value: str) -> str:
+        self.to_key = normalise_address(value or "")
+        self.to_domain = domain_of(value or "")
+        return value
 
 
 class QuarantineItem(Base):
@@ -336,6 +350,15 @@ Index("ix_cases_safeguarding", Case.safeguarding)
 Index("ix_cases_kind", Case.kind)
 Index("ix_cases_due_on", Case.due_on)
 Index("ix_outbox_status_case_id", OutboxLetter.status, OutboxLetter.case_id)
+# 0021_outbox_keys: the per-sender daily cap (bot/letters/policy.py), the per-domain and
+# hourly flood windows (bot/letters/flood.py: a letter's place is its scheduled time).
+Index("ix_outbox_to_key", OutboxLetter.to_key, OutboxLetter.created_at)
+Index("ix_outbox_service_domain", OutboxLetter.service, OutboxLetter.to_domain)
+Index(
+    "ix_outbox_service_slot",
+    OutboxLetter.service,
+    func.coalesce(OutboxLetter.next_attempt_at, OutboxLetter.created_at),
+)
 # 0017_search: the queue pages through open cases that need a person by keyset, in deadline
 # order (bot/web/queries.py); the assignee filters; the enquiries view. The full-text index
 # (SQLite FTS5 tables and triggers, PostgreSQL generated tsvector columns) is not mapped:

@@ -151,6 +151,7 @@ def test_raw_then_anonymised_on_the_configured_dates(tmp_path: Path, db_url: str
         assert att.filename == ""
         for letter in s.scalars(select(OutboxLetter).where(OutboxLetter.case_id == a.id)):
             assert (letter.to_addr, letter.subject, letter.body_text) == ("", "", "")
+            assert (letter.to_key, letter.to_domain) == ("", "")  # the address's keys too
         notes = list(s.scalars(select(CaseNote).where(CaseNote.case_id == a.id)))
         assert all(n.text == "" for n in notes)
         trail = list(s.scalars(select(CaseEvent).where(CaseEvent.case_id == a.id)))

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 
 from bot.letters import STAFF_PURPOSES
 from bot.models import OutboxLetter
+from bot.recipients import domain_of
 
 #: Reasons written on a waiting letter start with this (the queue's banner looks for it).
 WAITING = "waiting: "
@@ -46,18 +47,6 @@ class FloodLimits:
     max_per_domain_per_day: int = 20
 
 
-def normalise_address(addr: str) -> str:
-    """One mailbox, one key: lower case, without a ``+tag`` in the local part."""
-    local, _, domain = addr.strip().lower().rpartition("@")
-    if not local:
-        return addr.strip().lower()
-    return f"{local.split('+', 1)[0]}@{domain}"
-
-
-def domain_of(addr: str) -> str:
-    return addr.strip().lower().rpartition("@")[2]
-
-
 def _scheduled_times(
     session: Session, service: str, since: datetime, domain: str | None, cap: int
 ) -> list[datetime]:
@@ -74,7 +63,7 @@ def _scheduled_times(
         when > since,
     ]
     if domain is not None:
-        conditions.append(func.lower(L.to_addr).endswith(f"@{domain}", autoescape=True))
+        conditions.append(L.to_domain == domain)  # kept in step with to_addr (bot/models.py)
     with session.no_autoflush:
         pending: list[datetime] = []
         for obj in session.new:
@@ -83,7 +72,7 @@ def _scheduled_times(
                 and obj.service == service
                 and obj.status in _COUNTED
                 and obj.purpose not in STAFF_PURPOSES
-                and (domain is None or domain_of(obj.to_addr) == domain)
+                and (domain is None or obj.to_domain == domain)
             ):
                 t = obj.next_attempt_at or obj.created_at
                 if t > since:

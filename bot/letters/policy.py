@@ -38,14 +38,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.automated import sender_is_machine
 from bot.letters import STAFF_PURPOSES
-from bot.letters.flood import domain_of, normalise_address
 from bot.letters.mime import BadAddress, parse_address
 from bot.models import OutboxLetter
+from bot.recipients import normalise_address
 from bot.services import Service
 
 
@@ -116,35 +116,23 @@ def letters_in_last_day(session: Session, to_addr: str, now: datetime) -> int:
     compared without case and without a ``+tag`` (``victim+1@`` is ``victim@``)."""
     since = now - timedelta(hours=24)
     key = normalise_address(to_addr)
-    domain = domain_of(to_addr)
-    lowered = func.lower(OutboxLetter.to_addr)
-    same = [lowered.endswith(f"@{domain}", autoescape=True)]
-    local = key.rpartition("@")[0]
-    if local and local.isascii():
-        # Only rows that can normalise to ``key``: they contain its local part (lower case;
-        # the one character Python lower-cases to ASCII and SQL may not is the Kelvin
-        # sign). The exact comparison is still made below.
-        same.append(
-            or_(
-                lowered.contains(local, autoescape=True),
-                OutboxLetter.to_addr.contains("\u212a"),
-            )
-        )
     with session.no_autoflush:
-        stored = session.scalars(
-            select(OutboxLetter.to_addr).where(
-                *same,
+        stored = session.scalar(
+            select(func.count())
+            .select_from(OutboxLetter)
+            .where(
+                OutboxLetter.to_key == key,  # kept in step with to_addr (bot/models.py)
                 OutboxLetter.created_at >= since,
                 OutboxLetter.purpose.not_in(STAFF_PURPOSES),
                 OutboxLetter.status != "discarded",
             )
-        ).all()
-    pending = [
-        obj.to_addr
+        )
+    pending = sum(
+        1
         for obj in session.new
-        if isinstance(obj, OutboxLetter) and obj.purpose not in STAFF_PURPOSES
-    ]
-    return sum(1 for addr in [*stored, *pending] if normalise_address(addr) == key)
+        if isinstance(obj, OutboxLetter) and obj.purpose not in STAFF_PURPOSES and obj.to_key == key
+    )
+    return (stored or 0) + pending
 
 
 def hold_reasons(
