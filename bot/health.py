@@ -1,8 +1,9 @@
 """Health and metrics: the daemon's heartbeats, and what ``status``, ``/healthz`` and
 ``/metrics`` make of them.
 
-Each mailbox worker and the outbox sender keep a :class:`Heartbeat`: a row in
-``heartbeats`` (one per mailbox, one for the sender) that says the thread is alive
+Each mailbox worker, the outbox sender and the daemon's scheduled tasks (the weekly digest,
+the daily retention pass: :data:`TASKS`) keep a :class:`Heartbeat`: a row in
+``heartbeats`` (one per mailbox, one for the sender, one per task) that says the thread is alive
 (``beat_at``, written at most every ``health.heartbeat_interval`` seconds), when it last
 did its work (``ok_at``: a successful poll or IDLE check; a pass over the outbox), the last
 error, the mailbox's backlog, and counters that only grow. It lives in the database so that
@@ -13,8 +14,13 @@ A mailbox or the sender is *stale* when its heartbeat is older than ``health.sta
 (the daemon or the thread is dead or stuck), when the daemon stopped, or when it has never
 run; a mailbox also when it has not been polled successfully for
 ``health.poll_stale_after``; the outbox when its oldest pending letter is older than
-``health.outbox_stale_after``. Nothing here returns personal data: counts, ages, mailbox
-and service names, and (for ``status`` only, never on the web) the last error's text.
+``health.outbox_stale_after``. A task (listed only when the configuration runs it) is stale
+when its heartbeat is older than ``health.stale_after`` or the daemon stopped, *failed* when
+its last run failed; one that has never written a row has "not run yet", which is no problem
+(a cron-only setup never starts the daemon's threads). A task's row keeps only the error's
+*kind* (the exception's class name), never its text. Nothing here returns personal data:
+counts, ages, mailbox and service names, and (for ``status`` only, never on the web) the
+last error's text of a mailbox or the sender.
 """
 
 from __future__ import annotations
@@ -43,6 +49,12 @@ MAILBOX = "mailbox"
 SENDER = "sender"
 #: The sender's row: one for every daemon sharing the outbox (any live sender drains it).
 OUTBOX = "outbox"
+#: The daemon's scheduled threads (one row each, kind ``task``) and how often each does its
+#: work. Their rows hold an error's kind only (:func:`error_kind`), never its text.
+TASK = "task"
+DIGEST = "digest"
+RETENTION = "retention"
+TASKS = {DIGEST: "weekly", RETENTION: "daily"}
 ERROR_CHARS = 500
 #: Case events that are not an action on the case (looking at it is not acting on it).
 PASSIVE_EVENTS = ("viewed", "access_denied", "file_downloaded")
@@ -51,6 +63,12 @@ COUNTERS = ("processed", "quarantined", "errors")
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def error_kind(exc: BaseException) -> str:
+    """What a task's heartbeat keeps of an error: the exception's class name, which carries
+    no message body, name or address (the text might)."""
+    return type(exc).__name__[:ERROR_CHARS]
 
 
 def holder_id() -> str:
@@ -129,6 +147,19 @@ class Heartbeat:
         """A failed poll or pass (counted: ``sendiass_poll_errors_total``)."""
         self._safe({"error_at": self.clock(), "last_error": error[:ERROR_CHARS]}, {"errors": 1})
 
+    def pause(self, stop: threading.Event, seconds: float) -> bool:
+        """Wait ``seconds`` or until ``stop`` is set, in small steps, beating on the way: a
+        thread asleep until its next run is alive. True when stopped."""
+        deadline = time.monotonic() + seconds
+        step = max(self.interval / 2, 0.05)
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            stop.wait(min(left, step))
+            self.beat()
+        return True
+
     def stopped(self) -> None:
         """A clean stop; ``status`` says so (and counts it as stale: nothing reads mail)."""
         H = HeartbeatRow
@@ -167,10 +198,25 @@ class Component:
     quarantined: int = 0
     errors: int = 0
     problems: list[str] = field(default_factory=list)
+    #: A task's: how often it does its work ("weekly", "daily"); None for the others.
+    period: str | None = None
+    #: Its heartbeat is older than ``health.stale_after``.
+    beat_stale: bool = False
 
     @property
     def stale(self) -> bool:
         return bool(self.problems)
+
+    @property
+    def state(self) -> str:
+        """A task's state: ``ok``, ``STALE``, ``FAILED``, ``STOPPED`` or ``not run yet``."""
+        if not self.seen:
+            return "not run yet"
+        if self.stopped:
+            return "STOPPED"
+        if self.beat_stale:
+            return "STALE"
+        return "FAILED" if self.failing else "ok"
 
     @property
     def failing(self) -> bool:
@@ -194,10 +240,12 @@ class Health:
     mailboxes: list[Component]
     sender: Component
     outbox: Outbox
+    #: The scheduled tasks the configuration runs (:func:`enabled_tasks`), in that order.
+    tasks: list[Component] = field(default_factory=list)
 
     @property
     def components(self) -> list[Component]:
-        return [*self.mailboxes, self.sender]
+        return [*self.mailboxes, self.sender, *self.tasks]
 
     @property
     def problems(self) -> list[str]:
@@ -254,7 +302,10 @@ def _judge(c: Component, cfg: Config) -> None:
         return
     assert c.beat_age is not None
     if c.beat_age > h.stale_after:
+        c.beat_stale = True
         c.problems.append(f"no heartbeat for {c.beat_age:.0f} s (stale after {h.stale_after:g} s)")
+    if c.kind == TASK and c.failing:
+        c.problems.append(f"last run failed ({c.last_error or 'error'})")
     if c.kind == MAILBOX:
         limit = f"(stale after {h.poll_stale_after:g} s)"
         if c.ok_age is not None and c.ok_age > h.poll_stale_after:
@@ -265,6 +316,25 @@ def _judge(c: Component, cfg: Config) -> None:
             )
 
 
+def enabled_tasks(cfg: Config) -> list[str]:
+    """The scheduled tasks the daemon runs under this configuration: the digest when it has
+    recipients, retention when a rule is configured and ``retention.daemon`` is on."""
+    out = []
+    if cfg.digest.recipients:
+        out.append(DIGEST)
+    if cfg.retention.enabled and cfg.retention.daemon:
+        out.append(RETENTION)
+    return out
+
+
+def _task(name: str, row: HeartbeatRow | None, now: datetime) -> Component:
+    if row is None:  # not run yet: a cron-only setup never starts the thread; no problem
+        return Component(TASK, name, period=TASKS[name])
+    c = _component(TASK, name, row, now)
+    c.period = TASKS[name]
+    return c
+
+
 def evaluate(s: Session, cfg: Config, now: datetime | None = None) -> Health:
     """The health of the daemon and the outbox, for ``status`` and ``/healthz``."""
     now = now or _utcnow()
@@ -272,7 +342,8 @@ def evaluate(s: Session, cfg: Config, now: datetime | None = None) -> Health:
     mailboxes = [_component(MAILBOX, m.name, rows.get((MAILBOX, m.name)), now)
                  for m in cfg.mailboxes]  # fmt: skip
     sender = _component(SENDER, OUTBOX, rows.get((SENDER, OUTBOX)), now)
-    for c in [*mailboxes, sender]:
+    tasks = [_task(t, rows.get((TASK, t)), now) for t in enabled_tasks(cfg)]
+    for c in [*mailboxes, sender, *tasks]:
         _judge(c, cfg)
     outbox = outbox_counts(s, now)
     if outbox.oldest_pending_age is not None and (
@@ -282,7 +353,7 @@ def evaluate(s: Session, cfg: Config, now: datetime | None = None) -> Health:
             f"oldest pending letter waited {outbox.oldest_pending_age:.0f} s "
             f"(stale after {cfg.health.outbox_stale_after:g} s)"
         )
-    return Health(now, mailboxes, sender, outbox)
+    return Health(now, mailboxes, sender, outbox, tasks)
 
 
 def outbox_counts(s: Session, now: datetime) -> Outbox:
@@ -354,6 +425,9 @@ METRICS = (
     "sendiass_oldest_pending_letter_age_seconds",
     "sendiass_cases_overdue",
     "sendiass_safeguarding_not_actioned",
+    "sendiass_task_last_success_age_seconds",
+    "sendiass_task_last_run_failed",
+    "sendiass_task_errors_total",
 )
 
 
@@ -439,6 +513,16 @@ def metrics_text(
         ("sendiass_safeguarding_not_actioned", "gauge",
          "Open safeguarding cases no person has acted on yet (viewing is not acting).",
          by_service(unactioned)),
+        ("sendiass_task_last_success_age_seconds", "gauge",
+         "Seconds since each scheduled task's last successful run (digest, retention).",
+         [({"task": c.name}, round(c.ok_age, 3)) for c in health.tasks
+          if c.ok_age is not None]),
+        ("sendiass_task_last_run_failed", "gauge",
+         "1 when a scheduled task's last run failed, else 0.",
+         [({"task": c.name}, int(c.seen and c.failing)) for c in health.tasks]),
+        ("sendiass_task_errors_total", "counter",
+         "Failed runs of each scheduled task.",
+         [({"task": c.name}, c.errors) for c in health.tasks]),
     ):  # fmt: skip
         out.metric(name, kind, help_text, samples)
     return out.text()

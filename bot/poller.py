@@ -17,7 +17,7 @@ from typing import Any
 from bot.app import App
 from bot.config import MailboxConfig
 from bot.faults import crash_point
-from bot.health import MAILBOX, OUTBOX, SENDER, Heartbeat
+from bot.health import DIGEST, MAILBOX, OUTBOX, SENDER, TASK, Heartbeat
 from bot.intake import Item, reset_cursor_if_changed
 from bot.lease import STANDBY_INTERVAL, MailboxLease
 from bot.letters.sender import make_transport
@@ -293,6 +293,9 @@ def run_daemon(app: App, stop: threading.Event) -> None:
             app.config.digest,
             make_transport(app.config.outbound),
             app.intake.clock,
+        )
+        digest.heartbeat = Heartbeat(
+            app.sessions, TASK, DIGEST, app.config.health.heartbeat_interval
         )
         t = threading.Thread(target=digest.run, args=(stop,), name="digest", daemon=True)
         t.start()

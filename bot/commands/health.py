@@ -1,6 +1,7 @@
-"""``sendiass-bot status``: the daemon's heartbeats and the outbox, read from the database
-(so it works from any process or host that reaches the database). Exit 1 when anything is
-stale (thresholds: ``[health]``, see bot/health.py and the README)."""
+"""``sendiass-bot status``: the daemon's heartbeats (mailboxes, the sender, the scheduled
+tasks the configuration runs) and the outbox, read from the database (so it works from any
+process or host that reaches the database). Exit 1 when anything is stale, stopped or a
+task's last run failed (thresholds: ``[health]``, see bot/health.py and the README)."""
 
 from __future__ import annotations
 
@@ -16,10 +17,13 @@ if TYPE_CHECKING:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "status",
-        help="health of the daemon (per mailbox, the sender) and the outbox; exit 1 if stale",
+        help="health of the daemon (per mailbox, the sender, scheduled tasks) and the outbox; "
+        "exit 1 if stale",
         description="Per mailbox: last successful poll, backlog, last error; the sender's "
-        "heartbeat; the outbox's pending, held and failed letters and the oldest pending age. "
-        "Exit 1 when anything is stale (thresholds in [health]), 0 otherwise.",
+        "heartbeat; the digest and retention threads (when configured): heartbeat, last "
+        "success, last error's time and kind; the outbox's pending, held and failed letters "
+        "and the oldest pending age. Exit 1 when anything is stale or a task's last run "
+        "failed (thresholds in [health]), 0 otherwise.",
     )
     p.add_argument("--json", action="store_true", help="one JSON object instead of text")
     p.set_defaults(func=cmd_status)
@@ -70,6 +74,8 @@ def _text(health: Health, services: dict[str, str]) -> list[str]:
     if s.failing and s.last_error:
         lines.append(f"  last error: {s.last_error}")
     lines.extend(f"  problem: {p}" for p in s.problems)
+    for t in health.tasks:
+        lines.extend(_task_lines(t, health))
     o = health.outbox
     oldest = (
         "none" if o.oldest_pending_age is None else _ago(o.oldest_pending_age).replace(" ago", "")
@@ -81,6 +87,17 @@ def _text(health: Health, services: dict[str, str]) -> list[str]:
     problems = health.problems
     lines.append("status: OK" if not problems else f"status: STALE ({len(problems)} problem(s))")
     return lines
+
+
+def _task_lines(t: Component, health: Health) -> list[str]:
+    head = f"task {t.name} ({t.period}): {t.state}"
+    if not t.seen:
+        return [head]
+    line = f"{head}; heartbeat {_ago(t.beat_age)}; last success {_ago(t.ok_age)}"
+    if t.error_at is not None:
+        age = (health.now - t.error_at).total_seconds()
+        line += f"; last error {_ago(age)} ({t.last_error or 'error'})"
+    return [line, *(f"  problem: {p}" for p in t.problems)]
 
 
 def _json(health: Health, services: dict[str, str]) -> dict[str, Any]:
@@ -109,6 +126,21 @@ def _json(health: Health, services: dict[str, str]) -> dict[str, Any]:
             "oldest_pending_age_seconds": o.oldest_pending_age,
             "problems": o.problems,
         },
+        "tasks": [
+            {
+                "name": t.name,
+                "period": t.period,
+                "state": t.state.lower(),
+                "heartbeat_age_seconds": t.beat_age,
+                "last_success": t.ok_at.isoformat() if t.ok_at else None,
+                "last_success_age_seconds": t.ok_age,
+                "last_error_at": t.error_at.isoformat() if t.error_at else None,
+                "last_error_kind": t.last_error if t.error_at else None,
+                "errors": t.errors,
+                "problems": t.problems,
+            }
+            for t in health.tasks
+        ],
         "problems": health.problems,
     }
 

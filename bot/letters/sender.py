@@ -46,6 +46,7 @@ import smtplib
 import socket
 import ssl
 import threading
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -699,6 +700,8 @@ class Sender:
                 tried.add(claim[0])
                 if not self._send_one(*claim, stats):
                     break
+                if self.heartbeat is not None:  # a long pass over many letters is alive
+                    self.heartbeat.beat()
         finally:
             self.transport.close()
         return stats
@@ -746,9 +749,25 @@ class Sender:
                 log.warning("letters: %s: %s", type(exc).__name__, exc)
             if stop.is_set():
                 break
-            self.wake.wait(self.idle_wait)
+            self._idle(stop)
         if self.heartbeat is not None:
             self.heartbeat.stopped()
+
+    def _idle(self, stop: threading.Event) -> None:
+        """Sleep until woken or :attr:`idle_wait` passes, in steps no longer than half the
+        heartbeat's interval, beating on the way: an idle sender is alive, whatever
+        ``idle_wait`` is."""
+        hb = self.heartbeat
+        if hb is None:
+            self.wake.wait(self.idle_wait)
+            return
+        deadline = time.monotonic() + self.idle_wait
+        step = max(hb.interval / 2, 0.05)
+        while not stop.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0 or self.wake.wait(min(left, step)):
+                return
+            hb.beat()
 
 
 def sender_running(session: Session, now: datetime) -> bool:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import calendar
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -364,9 +364,13 @@ def run_retention(
     now: datetime,
     *,
     dry_run: bool = False,
+    progress: Callable[[], None] | None = None,
 ) -> Report:
     """Apply each service's rules at ``now``; with ``dry_run`` report what would be done
-    (the same work, rolled back). One transaction per service and rule."""
+    (the same work, rolled back). One transaction per service and rule; ``progress`` (the
+    daemon's heartbeat) is called after each, outside any transaction, so that a long run
+    still says it is alive."""
+    tick = progress or (lambda: None)
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     report = Report(now, dry_run)
@@ -388,6 +392,7 @@ def run_retention(
                 else:
                     s.commit()
             report.actions.extend(actions)
+            tick()
     if report.actions and not dry_run:
         with sessions() as s:
             # the search index (bot/search.py) drops erased words at once; merging it also
@@ -395,6 +400,7 @@ def run_retention(
             _secure_delete(s)
             search.purge_deleted(s.connection())
             s.commit()
+        tick()
         with sessions() as s:
             _checkpoint(s)
     return report
@@ -422,18 +428,32 @@ def start_daily(app: App, stop: threading.Event) -> list[threading.Thread]:
     cfg = app.config.retention
     if not (cfg.enabled and cfg.daemon):
         return []
-    t = threading.Thread(target=_daily, args=(app, stop), name="retention", daemon=True)
+    t = threading.Thread(target=daily, args=(app, stop), name="retention", daemon=True)
     t.start()
     return [t]
 
 
-def _daily(app: App, stop: threading.Event) -> None:
+def daily(app: App, stop: threading.Event, period: float = DAY) -> None:
+    """Run retention every ``period`` seconds until ``stop``, with a heartbeat (task
+    ``retention``, bot/health.py): it beats while the thread sleeps and during a run, and
+    records each run's success or failure (the error's kind only, never its text)."""
+    from bot.health import RETENTION, TASK, Heartbeat, error_kind
+
+    heartbeat = Heartbeat(app.sessions, TASK, RETENTION, app.config.health.heartbeat_interval)
+    heartbeat.start()
     while not stop.is_set():
         try:
             report = run_retention(
-                app.sessions, app.config.retention, app.services, app.intake.clock()
+                app.sessions,
+                app.config.retention,
+                app.services,
+                app.intake.clock(),
+                progress=heartbeat.beat,
             )
             log.info("%s", report.summary())
-        except Exception as exc:  # a failed pass is retried tomorrow; intake goes on
-            log.warning("retention: %s: %s", type(exc).__name__, exc)
-        stop.wait(DAY)
+            heartbeat.success(processed=len(report.actions))
+        except Exception as exc:  # a failed pass is retried next period; intake goes on
+            log.warning("retention: %s", error_kind(exc))
+            heartbeat.failure(error_kind(exc))
+        heartbeat.pause(stop, period)
+    heartbeat.stopped()

@@ -6,6 +6,10 @@ unique key (recipient, iso_week) means a second scheduler, or the same one after
 finds the row and writes nothing. A daemon that was down at the send time sends the week's
 digest when it comes back. Rows are then sent like outbox letters: claimed by a conditional
 update (one claimant wins), sent, marked sent; a failed or abandoned send is retried.
+
+The daemon's digest thread keeps a heartbeat (bot/health.py, task ``digest``): alive while it
+sleeps between ticks; a tick is a failed run when it raised, when a send failed, or while a
+digest of the past week that failed to send is still waiting (only the error's kind is kept).
 """
 
 from __future__ import annotations
@@ -20,10 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import cast
+from typing import TYPE_CHECKING, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +36,9 @@ from bot.letters.sender import Transport
 from bot.models import DigestSend
 from bot.reports.digest import build_digest, build_message, week_label
 from bot.services import Service
+
+if TYPE_CHECKING:
+    from bot.health import Heartbeat
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +63,8 @@ class DigestStats:
     written: int = 0
     sent: int = 0
     failed: int = 0
+    #: The kind (exception class name) of the last failed send, never its text.
+    error_kind: str | None = None
 
 
 class DigestScheduler:
@@ -74,6 +83,8 @@ class DigestScheduler:
         self.clock = clock
         self.tz = ZoneInfo(config.timezone)
         self.token_prefix = f"{socket.gethostname()}:{os.getpid()}"
+        #: The daemon's heartbeat for this thread (task ``digest``), set by run_daemon.
+        self.heartbeat: Heartbeat | None = None
 
     def _services_for(self, r: DigestRecipient) -> tuple[str, ...]:
         return tuple(sorted(r.services or self.services))
@@ -180,6 +191,7 @@ class DigestScheduler:
                 log.warning("digest to %s not sent: %s", to_addr, exc)
                 values = {"status": "pending", "last_error": f"{type(exc).__name__}: {exc}"}
                 stats.failed += 1
+                stats.error_kind = type(exc).__name__
             finally:
                 self.transport.close()
             with self.sessions() as s:
@@ -200,11 +212,56 @@ class DigestScheduler:
         self.send_pending(now, stats)
         return stats
 
+    def waiting_after_failure(self, now: datetime) -> int:
+        """Digests of the past week that failed to send and have not gone yet."""
+        with self.sessions() as s:
+            return (
+                s.scalar(
+                    select(func.count())
+                    .select_from(DigestSend)
+                    .where(
+                        DigestSend.status.in_(("pending", "sending")),
+                        DigestSend.last_error.is_not(None),
+                        DigestSend.created_at >= now - timedelta(days=7),
+                    )
+                )
+                or 0
+            )
+
+    def tick(self) -> None:
+        """One run, told to the heartbeat (if there is one): a success, or a failure with the
+        error's kind (a raised exception, a failed send, a failed digest still waiting)."""
+        from bot.health import error_kind
+
+        hb = self.heartbeat
+        try:
+            now = self.clock()
+            stats = self.run_once(now)
+            waiting = self.waiting_after_failure(now) if not stats.failed else 0
+        except Exception as exc:
+            log.warning("digest scheduler: %s", type(exc).__name__, exc_info=True)
+            if hb is not None:
+                hb.failure(error_kind(exc))
+            return
+        if hb is None:
+            return
+        if stats.failed:
+            hb.failure(stats.error_kind or "SendFailed")
+        elif waiting:
+            hb.beat()  # the failed digest waits for its retry: not a success yet
+        else:
+            hb.success(processed=stats.sent)
+
     def run(self, stop: threading.Event) -> None:
-        """Until ``stop``: catch up at start (a missed send goes now), then check each tick."""
+        """Until ``stop``: catch up at start (a missed send goes now), then check each tick;
+        the heartbeat beats while it sleeps."""
+        if self.heartbeat is not None:
+            self.heartbeat.start()
         while not stop.is_set():
-            try:
-                self.run_once()
-            except Exception:
-                log.exception("digest scheduler")
-            stop.wait(TICK_SECONDS)
+            self.tick()
+            if self.heartbeat is not None:
+                self.heartbeat.pause(stop, TICK_SECONDS)
+            else:
+                stop.wait(TICK_SECONDS)
+        if self.heartbeat is not None:
+            self.heartbeat.stopped()

@@ -3,8 +3,10 @@
 ``/healthz`` is open (a load balancer or container runtime asks it): it says whether the
 database answers and how old the daemon's heartbeats are, with no error text and no
 personal data. 503 when the database does not answer, when a heartbeat the daemon wrote
-has gone stale, when the daemon stopped, or when the oldest pending letter is older than
-``health.outbox_stale_after`` (while a sender has been seen). Before any daemon (or
+has gone stale, when the daemon stopped, when a scheduled task (digest, retention) is stale
+or its last run failed, or when the oldest pending letter is older than
+``health.outbox_stale_after`` (while a sender has been seen). ``"tasks"`` names each task
+the configuration runs with its state (``"not run yet"`` is no problem). Before any daemon (or
 ``poll-once``) has written a heartbeat it answers 200 with ``"daemon": {"state": "not
 seen"}``: the web server's own health does not depend on one having run yet.
 
@@ -67,6 +69,7 @@ def healthz() -> tuple[Response, int]:
         "database": "ok",
         "daemon": daemon,
         "outbox": {"oldest_pending_age_seconds": None if oldest is None else round(oldest, 1)},
+        "tasks": {t.name: t.state.lower() for t in health.tasks},
     }
     return jsonify(body), 503 if stale else 200
 
