@@ -31,6 +31,8 @@ def run_once(python: str, args: tuple[str, ...], cwd: str | None) -> tuple[float
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         cwd=cwd,
+        # with bytecode, as an installed product has it (see bench/__init__.py)
+        env={k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
     )
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - start

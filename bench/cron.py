@@ -37,6 +37,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench import production_env  # noqa: E402
 from bench.ingest import corpus_messages  # noqa: E402
 from tests.servers import (  # noqa: E402
     DovecotServer,
@@ -70,7 +71,7 @@ def _children_cpu() -> float:
 def run_cli(config: Path, *args: str) -> tuple[float, float, str]:
     """(wall seconds, peak RSS MB, stdout) of one run of the real command line; its CPU
     time in :data:`LAST_CPU` (the machine may be loaded: CPU time is the steadier figure)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env = production_env({"PYTHONPATH": str(REPO)})  # with bytecode, as cron's Python has
     cpu0 = _children_cpu()
     t0 = time.perf_counter()
     proc = subprocess.Popen(
