@@ -1,7 +1,7 @@
 """Benchmark: the triage UI with 1,000,000 cases, through the real server (waitress).
 
     .venv/bin/python bench/web.py [--cases 1000000] [--requests 200] [--db sqlite|postgresql]
-                                  [--path FILE]
+                                  [--path FILE_OR_FOLDER]
 
 Builds the database fast (SQLite: ``executemany`` on the raw connection in large
 transactions; PostgreSQL: ``COPY``), with the schema at head, so the full-text index is
@@ -17,6 +17,10 @@ kind; assigned to me), a deep page (the keyset position 10,000 cases in, reached
 "next"), full-text searches (a surname; a topic word found in a tenth of all messages) and
 case pages. Prints median and p95 in milliseconds. A benchmark, not a test: nothing here
 asserts a timing (the target is p95 < 100 ms for each).
+
+``--path``: the SQLite file, or the PostgreSQL cluster's folder (its database ``bench``), to
+build; one that was built before is reused (the migrations are applied to it), so that a
+change can be measured again without building 1,000,000 cases again.
 """
 
 from __future__ import annotations
