@@ -1,7 +1,7 @@
 """Benchmark: the triage UI with 1,000,000 cases, through the real server (waitress).
 
     .venv/bin/python bench/web.py [--cases 1000000] [--requests 200] [--db sqlite|postgresql]
-                                  [--path FILE]
+                                  [--path FILE_OR_FOLDER]
 
 Builds the database fast (SQLite: ``executemany`` on the raw connection in large
 transactions; PostgreSQL: ``COPY``), with the schema at head, so the full-text index is
@@ -17,6 +17,10 @@ kind; assigned to me), a deep page (the keyset position 10,000 cases in, reached
 "next"), full-text searches (a surname; a topic word found in a tenth of all messages) and
 case pages. Prints median and p95 in milliseconds. A benchmark, not a test: nothing here
 asserts a timing (the target is p95 < 100 ms for each).
+
+``--path``: the SQLite file, or the PostgreSQL cluster's folder (its database ``bench``), to
+build; one that was built before is reused (the migrations are applied to it), so that a
+change can be measured again without building 1,000,000 cases again.
 """
 
 from __future__ import annotations
@@ -235,6 +239,8 @@ def populate(app: App, n: int, batch: int = 20_000) -> list[int]:
             cur.execute("SELECT setval('cases_id_seq', (SELECT max(id) FROM cases))")
             cur.execute("SELECT setval('messages_id_seq', (SELECT max(id) FROM messages))")
             cur.execute("VACUUM ANALYZE")
+            # the connection goes back to the pool: the app's sessions need transactions
+            raw.driver_connection.autocommit = False  # type: ignore[union-attr]
         raw.commit()
     finally:
         raw.close()
@@ -299,6 +305,33 @@ def deep_path(client: Client, start: str, pages: int) -> str:
     return path
 
 
+def kept_postgres(data: Path) -> Any:
+    """A test PostgreSQL server whose cluster lives in ``data`` (kept after the run, reused by
+    the next one) rather than in its temporary folder."""
+    from tests.servers import PostgresServer
+
+    class Kept(PostgresServer):
+        @property
+        def data_dir(self) -> Path:
+            return data
+
+        def start(self) -> Kept:
+            if (data / "PG_VERSION").exists() and not self._initialised:
+                # the cluster is kept; its socket folder was the last run's temporary one
+                socket_dir = str(self.socket_dir).replace("'", "''")
+                with (data / "postgresql.conf").open("a") as conf:
+                    conf.write(f"unix_socket_directories = '{socket_dir}'\n")
+                self._initialised = True
+            return super().start()
+
+    data.parent.mkdir(parents=True, exist_ok=True)
+    server = Kept()
+    if not (data / "PG_VERSION").exists():
+        data.mkdir(mode=0o700, exist_ok=True)
+        server._chown(data)
+    return server
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cases", type=int, default=1_000_000)
@@ -306,31 +339,41 @@ def main() -> int:
     ap.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     ap.add_argument(
         "--path",
-        help="SQLite file to build (default: a temporary folder); one that exists is reused "
-        "as it is (measure again without building again)",
+        help="SQLite file or PostgreSQL cluster folder to build (default: a temporary folder); "
+        "one that was built before is reused as it is (measure again without building again; "
+        "the migrations are applied to it)",
     )
     args = ap.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="sendiass-bench-web-"))
     postgres = None
+    reuse = False
     if args.db == "postgresql":
-        from tests.servers import PostgresServer
+        if args.path:
+            postgres = kept_postgres(Path(args.path)).start()
+            reuse = "bench" in postgres._databases()
+            url = postgres.url_for("bench") if reuse else postgres.create_database("bench")
+        else:
+            from tests.servers import PostgresServer
 
-        postgres = PostgresServer().start()
-        url = postgres.create_database()
+            postgres = PostgresServer().start()
+            url = postgres.create_database()
     else:
         url = f"sqlite:///{Path(args.path) if args.path else folder / 'bench.db'}"
+        reuse = bool(args.path) and Path(args.path).exists()
     try:
         mailboxes = [
             {"name": s, "service": s, "source": "maildir", "path": str(folder / "mail" / s)}
             for s in SERVICES
         ]
-        reuse = bool(args.path) and Path(args.path).exists()
         app = make_app(url, folder, mailboxes=mailboxes, clock=lambda: NOW)
         t0 = time.perf_counter()
         if reuse:
             with app.engine.connect() as conn:
                 opened = list(
-                    conn.exec_driver_sql("SELECT id FROM cases WHERE needs_person = 1").scalars()
+                    conn.exec_driver_sql(
+                        "SELECT id FROM cases WHERE needs_person = "
+                        + ("true" if args.db == "postgresql" else "1")
+                    ).scalars()
                 )
             print(f"reusing {args.path} ({len(opened):,} open cases)", flush=True)
         else:

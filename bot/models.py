@@ -362,7 +362,8 @@ Index(
 # 0017_search: the queue pages through open cases that need a person by keyset, in deadline
 # order (bot/web/queries.py); the assignee filters; the enquiries view. The full-text index
 # (SQLite FTS5 tables and triggers, PostgreSQL generated tsvector columns) is not mapped:
-# bot/search.py owns it.
+# bot/search.py owns it. 0019_searchspeed adds ix_cases_worklist_service_kind on PostgreSQL
+# only (bot/search.py: speed_index_statements), so it is not mapped either.
 Index(
     "ix_cases_worklist",
     Case.due_on,

@@ -28,9 +28,19 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Collection
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Integer, column, func, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    bindparam,
+    column,
+    func,
+    literal_column,
+    select,
+)
 from sqlalchemy import table as sql_table
 from sqlalchemy import text as sql_text
 
@@ -43,6 +53,13 @@ MAX_TERMS = 8
 #: Longest word of a query (longer ones are cut).
 MAX_TERM_CHARS = 60
 _WORD = re.compile(r"[^\W_]+")
+#: A word found in at most this many cases is gathered from the index as a list of case ids
+#: (:func:`matching_ids`); a query whose every word is more common than that is left to the
+#: database's plan (:func:`condition`).
+GATHER_LIMIT = 1_000
+#: Messages read while gathering a word: a case has few messages, so a word with more
+#: matching messages than this is taken as common (past the gather limit) without counting.
+GATHER_MESSAGES = 4 * GATHER_LIMIT
 
 _CASE_COLS = ("reference", "sender_name", "sender_addr", "subject")
 _MESSAGE_COLS = ("subject", "text")
@@ -162,6 +179,18 @@ def index_statements(dialect: str) -> list[str]:
     ]
 
 
+def speed_index_statements(dialect: str) -> list[str]:
+    """0019_searchspeed: PostgreSQL's worklist by service and kind (the queue's service and
+    kind filter). SQLite's queue never uses a service or kind index (bot/web/queries.py)."""
+    if dialect != "postgresql":
+        return []
+    return [
+        "CREATE INDEX IF NOT EXISTS ix_cases_worklist_service_kind "
+        "ON cases (service, kind, due_on, received_at, id) "
+        f"WHERE {WORKLIST_WHERE[dialect]}"
+    ]
+
+
 def drop_statements(dialect: str) -> list[str]:
     out = [
         "DROP INDEX ix_cases_worklist",
@@ -258,3 +287,118 @@ def condition(dialect: str, query: str, id_column: Any) -> ColumnElement[bool] |
     from sqlalchemy import and_
 
     return and_(*(id_column.in_(matching_case_ids(dialect, w)) for w in words))
+
+
+# ----------------------------------------------------------- gathered: rarest word first
+
+
+def _sqlite_match(term: str) -> str:
+    return f'"{term}"*' if len(term) > 1 else f'"{term}"'
+
+
+def _pg_query(term: str) -> str:
+    return f"{term}:*" if len(term) > 1 else term
+
+
+def case_ids_with(conn: Connection, term: str, limit: int | None = None) -> set[int] | None:
+    """The ids of the cases that have a word starting with ``term`` (their own fields or a
+    message), read from the index; None when there are more than ``limit`` (each read stops
+    there, so a common word costs no more than a rare one). ``limit``: GATHER_LIMIT."""
+    limit = GATHER_LIMIT if limit is None else limit
+    if conn.dialect.name == "sqlite":
+        match = {"e": _sqlite_match(term)}
+        in_cases = sql_text("SELECT rowid FROM cases_fts WHERE cases_fts MATCH :e LIMIT :n")
+        in_messages = sql_text(
+            "SELECT messages.case_id FROM messages_fts "
+            "JOIN messages ON messages.id = messages_fts.rowid "
+            "WHERE messages_fts MATCH :e AND messages.case_id IS NOT NULL LIMIT :n"
+        )
+    else:
+        match = {"e": _pg_query(term)}
+        in_cases = sql_text(
+            "SELECT id FROM cases "
+            "WHERE search_vector @@ to_tsquery('simple'::regconfig, :e) LIMIT :n"
+        )
+        in_messages = sql_text(
+            "SELECT case_id FROM messages "
+            "WHERE search_vector @@ to_tsquery('simple'::regconfig, :e) "
+            "AND case_id IS NOT NULL LIMIT :n"
+        )
+    found = set(conn.execute(in_cases, {**match, "n": limit + 1}).scalars())
+    if len(found) > limit:
+        return None
+    cap = max(GATHER_MESSAGES, 4 * limit)
+    rows = list(conn.execute(in_messages, {**match, "n": cap}).scalars())
+    if len(rows) >= cap:
+        return None
+    found.update(rows)
+    return None if len(found) > limit else found
+
+
+def case_ids_having(conn: Connection, term: str, ids: Collection[int]) -> set[int]:
+    """Of the cases ``ids`` (a few thousand at most), those that have a word starting with
+    ``term``: the index is asked only about them."""
+    if not ids:
+        return set()
+    wanted = sorted(ids)
+    if conn.dialect.name == "sqlite":
+        match = _sqlite_match(term)
+        # +rowid: the ids filter the words' matches; a bare rowid IN would have FTS5 run the
+        # whole match once per id
+        found = set(
+            conn.execute(
+                sql_text(
+                    "SELECT rowid FROM cases_fts WHERE cases_fts MATCH :e AND +rowid IN :ids"
+                ).bindparams(bindparam("ids", expanding=True)),
+                {"e": match, "ids": wanted},
+            ).scalars()
+        )
+        owner: dict[int, int] = {}
+        for message_id, case_id in conn.execute(
+            sql_text("SELECT id, case_id FROM messages WHERE case_id IN :ids").bindparams(
+                bindparam("ids", expanding=True)
+            ),
+            {"ids": [i for i in wanted if i not in found]},
+        ).all():
+            owner[message_id] = case_id
+        if owner:
+            hits = conn.execute(
+                sql_text(
+                    "SELECT rowid FROM messages_fts WHERE messages_fts MATCH :e AND +rowid IN :ids"
+                ).bindparams(bindparam("ids", expanding=True)),
+                {"e": match, "ids": sorted(owner)},
+            ).scalars()
+            found.update(owner[m] for m in hits)
+        return found
+    query = _pg_query(term)
+    rows = conn.execute(
+        sql_text(
+            "SELECT id FROM cases WHERE id = ANY(:ids) "
+            "AND search_vector @@ to_tsquery('simple'::regconfig, :e) "
+            "UNION SELECT case_id FROM messages WHERE case_id = ANY(:ids) "
+            "AND search_vector @@ to_tsquery('simple'::regconfig, :e)"
+        ),
+        {"e": query, "ids": wanted},
+    ).scalars()
+    return {i for i in rows if i is not None}
+
+
+def matching_ids(conn: Connection, query: str, limit: int | None = None) -> list[int] | None:
+    """The ids of the cases that have every word of ``query`` (as :func:`condition`), found
+    from a rare word: the words are gathered from the index one by one, longest (most
+    likely rarest) first, each read stopping past ``limit`` cases (:func:`case_ids_with`);
+    the first word found in at most ``limit`` cases gives the candidates, and every other
+    word is then checked only on them (:func:`case_ids_having`, by id, so a common word
+    costs no more than a rare one). None when the query has no word, or every word is in
+    more than ``limit`` cases (then :func:`condition` is the way). ``limit``: GATHER_LIMIT."""
+    limit = GATHER_LIMIT if limit is None else limit
+    words = sorted(dict.fromkeys(terms(query)), key=len, reverse=True)
+    for word in words:
+        found = case_ids_with(conn, word, limit)
+        if found is None:
+            continue
+        for other in words:
+            if other != word and found:
+                found = case_ids_having(conn, other, found)
+        return sorted(found)
+    return None

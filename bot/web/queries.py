@@ -30,7 +30,10 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Date,
+    Integer,
     and_,
+    any_,
+    bindparam,
     case,
     exists,
     false,
@@ -44,6 +47,7 @@ from sqlalchemy import (
     tuple_,
     union,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from bot import search
@@ -364,6 +368,7 @@ _REFERENCE = re.compile(r"[A-Za-z]{2,6}-[0-9]{4}-[0-9]*")
 
 
 def _search(
+    s: Session,
     q: str,
     dialect: str,
     bodies_for: Sequence[str],
@@ -372,18 +377,21 @@ def _search(
     """The cases ``q`` finds: a reference starting with it, for everyone; for the services
     whose text the viewer may read (and a restricted case only for its handler), also a
     sender address starting with it and every word of it in the full-text index
-    (bot/search.py)."""
+    (bot/search.py). The words are first gathered from the index, rarest first, as a list
+    of case ids (:func:`bot.search.matching_ids`); only when every word is common is the
+    full-text test left to the database's plan."""
     q = q.strip()
     if not q:
         return None
     if _REFERENCE.fullmatch(q):  # a reference (or the start of one): its unique index alone
         return _prefix(Case.reference, q.upper(), dialect == "sqlite")
+    ids = search.matching_ids(s.connection(), q) if bodies_for else None
     if dialect != "sqlite":
-        return _search_as_ids(q, dialect, bodies_for, viewer)
+        return _search_as_ids(q, dialect, bodies_for, viewer, ids)
     found = [_prefix(Case.reference, q.upper(), dialect == "sqlite")]
     if bodies_for:
         text_conds = [_prefix(Case.sender_addr, q.lower(), dialect == "sqlite")]
-        words = search.condition(dialect, q, Case.id)
+        words = Case.id.in_(ids) if ids is not None else search.condition(dialect, q, Case.id)
         if words is not None:
             text_conds.append(words)
         readable: list[ColumnElement[bool]] = [Case.restricted.is_(False)]
@@ -394,10 +402,16 @@ def _search(
 
 
 def _search_as_ids(
-    q: str, dialect: str, bodies_for: Sequence[str], viewer: str
+    q: str,
+    dialect: str,
+    bodies_for: Sequence[str],
+    viewer: str,
+    ids: list[int] | None = None,
 ) -> ColumnElement[bool]:
     """:func:`_search` as one ``id IN (a UNION of index lookups)``: PostgreSQL's planner
-    then joins the few ids found instead of testing an OR on every case."""
+    then joins the few ids found instead of testing an OR on every case. ``ids``: the cases
+    the words were found in, already gathered (:func:`bot.search.matching_ids`), passed as
+    one array (``id = ANY(:ids)``)."""
 
     def readable(t: Any) -> ColumnElement[bool]:
         if viewer:
@@ -418,11 +432,16 @@ def _search_as_ids(
         words = search.terms(q)
         if words:
             by_words = Case.__table__.alias("by_words")
-            each = [search.matching_case_ids(dialect, w) for w in words]
-            found = each[0] if len(each) == 1 else intersect(*each)
+            if ids is not None:
+                among: ColumnElement[bool] = by_words.c.id == any_(
+                    bindparam("word_ids", ids, type_=postgresql.ARRAY(Integer))
+                )
+            else:
+                each = [search.matching_case_ids(dialect, w) for w in words]
+                among = by_words.c.id.in_(each[0] if len(each) == 1 else intersect(*each))
             parts.append(
                 select(by_words.c.id).where(
-                    by_words.c.id.in_(found),
+                    among,
                     by_words.c.service.in_(list(bodies_for)),
                     readable(by_words),
                 )
@@ -481,7 +500,7 @@ def queue(
     if viewer:
         may_see.append(func.lower(Case.handler) == viewer.lower())
     conds.append(or_(*may_see))
-    found = _search(f.q, dialect, sorted(bodies_for & set(wanted)), viewer)
+    found = _search(s, f.q, dialect, sorted(bodies_for & set(wanted)), viewer)
     worklist = False
     if found is not None:
         conds.append(found)

@@ -214,3 +214,101 @@ def test_held_reasons_and_dates_with_the_year_in_the_queue(web: Web) -> None:
     html = m.get("/").get_data(as_text=True)
     assert "someone.else@example.org" not in html  # the reason, but not what it quotes
     assert f"Letter {held[0].purpose.replace('_', ' ')}: held</li>" in html
+
+
+def _tribunal(web: Web) -> dict[str, int]:
+    """Five cases about a tribunal (two of them from an Okafor, one closed) and one not."""
+    people = [
+        ("Jordan Okafor", "tribunal"),
+        ("Amara Okafor", "tribunal"),
+        ("Sam Iqbal", "tribunal"),
+        ("Sam Pike", "tribunal"),
+        ("Lee Chauhan", "tribunal"),
+        ("Grace Okafor", "transport"),
+    ]
+    ids = {}
+    for n, (name, topic) in enumerate(people):
+        ids[name] = web.ingest(
+            from_name=name,
+            from_addr=f"parent{n}@example.org",
+            subject=f"About the {topic}",
+            body=f"I want to complain about the {topic} appeal.\n\n{name}",
+        )
+    b = web.client()
+    b.login(COORD)
+    b.act(ids["Lee Chauhan"], "close", reason="resolved", note="")
+    return ids
+
+
+QUERIES = (
+    "tribunal",
+    "tribunal okafor",
+    "okafor tribunal",
+    "Okafor Jordan tribunal",
+    "trib sam",
+    "sam pike",
+    "okafor transport",
+    "tribunal chauhan",
+    "okafor nobody",
+    "grace",
+)
+
+
+def test_rarest_word_first_finds_what_the_plan_finds(both: Web) -> None:
+    """search.matching_ids (gathered from the rarest word, the others checked on those
+    cases) gives exactly what search.condition (every word's matches intersected) gives,
+    whatever the gather limit; past it for every word it gives None (the plan is used)."""
+    from bot import search
+
+    _tribunal(both)
+    with both.app.engine.connect() as conn:
+        dialect = conn.dialect.name
+        for q in QUERIES:
+            plan = set(conn.scalars(select(Case.id).where(search.condition(dialect, q, Case.id))))
+            for limit in (1, 2, 3, 5, 1000):
+                gathered = search.matching_ids(conn, q, limit)
+                counts = [
+                    len(
+                        conn.scalars(
+                            select(Case.id).where(search.condition(dialect, w, Case.id))
+                        ).all()
+                    )
+                    for w in search.terms(q)
+                ]
+                if min(counts) > limit:
+                    assert gathered is None, (q, limit)
+                else:
+                    assert gathered is not None and set(gathered) == plan, (q, limit)
+    assert search.case_ids_having(conn, "tribunal", []) == set()
+
+
+def test_a_search_past_the_gather_limit_lists_the_same_cases(
+    both: Web, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The queue finds the same cases whether the words are gathered (under the limit) or
+    left to the plan (every word over it), closed cases included; a manager still finds
+    nothing by name."""
+    from bot import search
+
+    ids = _tribunal(both)
+    b = both.client()
+    b.login(COORD)
+    expected = {
+        "tribunal": {
+            ids[n]
+            for n in ("Jordan Okafor", "Amara Okafor", "Sam Iqbal", "Sam Pike", "Lee Chauhan")
+        },
+        "okafor tribunal": {ids["Jordan Okafor"], ids["Amara Okafor"]},
+        "sam trib": {ids["Sam Iqbal"], ids["Sam Pike"]},
+        "tribunal chauhan": {ids["Lee Chauhan"]},
+        "okafor transport": {ids["Grace Okafor"]},
+        "okafor nobody": set(),
+    }
+    for limit in (1000, 2, 1):
+        monkeypatch.setattr(search, "GATHER_LIMIT", limit)
+        monkeypatch.setattr(search, "GATHER_MESSAGES", 4 * limit)
+        for q, want in expected.items():
+            assert set(listed(b.get(f"/?q={q}").get_data(as_text=True))) == want, (q, limit)
+        m = both.client()
+        m.login(MANAGER)
+        assert listed(m.get("/?q=tribunal").get_data(as_text=True)) == []
