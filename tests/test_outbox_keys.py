@@ -64,7 +64,7 @@ def test_the_keys_follow_the_address_on_every_assignment() -> None:
 
 
 def test_letters_stored_before_the_migration_get_their_keys(engine: Engine) -> None:
-    db.upgrade(engine, "0017_search")
+    db.upgrade(engine, "0019_searchspeed")
     addrs = ["Parent+School@Example.ORG", f"{KELVIN}ate@example.org", "", "no-at-sign"]
     with engine.begin() as conn:
         for i, addr in enumerate(addrs):

@@ -8,7 +8,7 @@ fills them for the letters already stored, in batches, with the same Python func
 hourly window (``service``, scheduled time).
 
 Revision ID: 0021_outbox_keys
-Revises: 0017_search
+Revises: 0019_searchspeed
 Create Date: 2026-12-06 20:30:00
 """
 
@@ -20,7 +20,7 @@ from alembic import op
 from bot.recipients import domain_of, normalise_address
 
 revision = "0021_outbox_keys"
-down_revision = "0017_search"
+down_revision = "0019_searchspeed"
 branch_labels = None
 depends_on = None
 
