@@ -147,16 +147,20 @@ class Heartbeat:
         """A failed poll or pass (counted: ``sendiass_poll_errors_total``)."""
         self._safe({"error_at": self.clock(), "last_error": error[:ERROR_CHARS]}, {"errors": 1})
 
-    def pause(self, stop: threading.Event, seconds: float) -> bool:
-        """Wait ``seconds`` or until ``stop`` is set, in small steps, beating on the way: a
-        thread asleep until its next run is alive. True when stopped."""
+    def pause(
+        self, stop: threading.Event, seconds: float, wake: threading.Event | None = None
+    ) -> bool:
+        """Wait ``seconds``, or until ``stop`` (or ``wake``) is set, in steps of half the
+        interval, beating on the way: a thread asleep until its next run is alive. True when
+        stopped."""
         deadline = time.monotonic() + seconds
         step = max(self.interval / 2, 0.05)
         while not stop.is_set():
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            stop.wait(min(left, step))
+            if (wake or stop).wait(min(left, step)):
+                return stop.is_set()
             self.beat()
         return True
 

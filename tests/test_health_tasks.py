@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,18 +36,10 @@ from bot.health import (
 )
 from bot.models import Heartbeat as Row
 from bot.web import create_app
-from tests.test_health import ADDR, NAME, SECRET, SECRET_WORDS, complaint, metric
+from tests.opshelpers import cli as run_cli
+from tests.test_health import ADDR, NAME, SECRET, SECRET_WORDS, complaint, metric, wait_for
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 90.0) -> None:
-    start = time.monotonic()
-    while time.monotonic() - start < timeout:
-        if check():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"{what}: not reached within {timeout}s")
 
 
 def write_config(
@@ -84,14 +75,7 @@ def write_config(
 
 
 def cli(cfg: Path, *argv: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bot", "--config", str(cfg), *argv],
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return run_cli("--config", str(cfg), *argv, cwd=REPO, timeout=timeout)
 
 
 def status_json(cfg: Path) -> tuple[int, dict[str, Any]]:

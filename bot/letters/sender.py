@@ -46,7 +46,6 @@ import smtplib
 import socket
 import ssl
 import threading
-import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -754,20 +753,12 @@ class Sender:
             self.heartbeat.stopped()
 
     def _idle(self, stop: threading.Event) -> None:
-        """Sleep until woken or :attr:`idle_wait` passes, in steps no longer than half the
-        heartbeat's interval, beating on the way: an idle sender is alive, whatever
-        ``idle_wait`` is."""
-        hb = self.heartbeat
-        if hb is None:
+        """Sleep until woken or :attr:`idle_wait` passes, beating on the way (an idle sender
+        is alive, whatever ``idle_wait`` is)."""
+        if self.heartbeat is None:
             self.wake.wait(self.idle_wait)
-            return
-        deadline = time.monotonic() + self.idle_wait
-        step = max(hb.interval / 2, 0.05)
-        while not stop.is_set():
-            left = deadline - time.monotonic()
-            if left <= 0 or self.wake.wait(min(left, step)):
-                return
-            hb.beat()
+        else:
+            self.heartbeat.pause(stop, self.idle_wait, wake=self.wake)
 
 
 def sender_running(session: Session, now: datetime) -> bool:
